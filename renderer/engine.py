@@ -1,0 +1,272 @@
+"""MarkdownStream: the incremental engine, Markdown chunks in, ops out.
+
+The text not yet committed (``pending``) is examined whenever a line
+completes: the blocks that no further input can change (see ``_commit``) are
+rendered and sanitized once and sent as ``block`` ops.  What is left is the
+tail, re-rendered as a preview at each flush and sent as an ``append`` when
+it only grew (the common case), else as a whole ``tail``.
+
+An open fenced code block at the head of the pending text is handled line by
+line: its complete lines are final, so each costs only its own escaping, and
+when the closing fence arrives the tail, already equal to the final HTML, is
+promoted with ``commit``.
+
+A reference definition that arrives after a committed link used its label
+re-renders the committed blocks that looked the label up in vain and sends
+the whole answer once as ``replace``.  LLM answers rarely do this (footnote
+style links at the end); the cost is one full render when they do.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from ._commit import final_lines, hold_partial_line, open_fence, top_level_spans
+from .markdown import code_html, default_parser, fence_language, has_raw_html, render_blocks, top_level_blocks
+from .ops import Op, diff_tail
+from .sanitize import escape_text, sanitize
+
+__all__ = ["DEFAULT_INTERVAL", "MarkdownStream"]
+
+DEFAULT_INTERVAL = 0.1
+"""Seconds between two re-renders of the tail: ten updates a second look
+fluid and keep the cost of previews well below the cost of the text."""
+
+
+class _References(dict[str, Any]):
+    """Reference definitions that remember the labels looked up in vain
+    (markdown-it's link rules look labels up with ``get``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.missed: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.missed.add(key)
+        return super().get(key, default)
+
+
+@dataclass(slots=True)
+class _Region:
+    """A committed piece of source and the HTML of its top-level blocks."""
+
+    text: str
+    html: list[str]
+    missed: set[str]
+    """Labels its links looked up that were not defined yet."""
+
+
+@dataclass(slots=True)
+class _OpenFence:
+    """A fenced code block at the head of the pending text, still open."""
+
+    opening: str
+    """Its opening line, to ask the parser whether a line closes it."""
+    marker: str
+    indent: int
+    prefix: str
+    suffix: str
+    scanned: int
+    """Offset in the pending text of its first line not yet read."""
+    body: list[str] = field(default_factory=list)
+    """The escaped content of its complete lines."""
+
+    @classmethod
+    def at(cls, md: MarkdownIt, pending: str, info: str, markup: str) -> _OpenFence:
+        opening = pending[: pending.index("\n")]
+        empty = code_html("", fence_language(info))
+        split = empty.index("</code>")
+        return cls(
+            opening=opening,
+            marker=markup[0],
+            indent=len(opening) - len(opening.lstrip(" ")),
+            prefix=empty[:split],
+            suffix=empty[split:],
+            scanned=len(opening) + 1,
+        )
+
+    def may_close(self, line: str) -> bool:
+        return line.lstrip(" \t").startswith(self.marker)
+
+    def content(self, md: MarkdownIt, line: str) -> str | None:
+        """The content a complete line adds, or ``None`` if it closes the fence."""
+        if self.indent == 0 and not self.may_close(line):
+            return line + "\n"
+        tokens = md.block.parse(f"{self.opening}\n{line}\n", md, {"references": {}}, []) or []
+        return tokens[0].content or None
+
+    def html(self, partial: str) -> str:
+        shown = "" if self.indent or self.may_close(partial) else escape_text(partial)
+        return self.prefix + "".join(self.body) + shown + self.suffix
+
+
+class MarkdownStream:
+    """Incremental Markdown renderer for one answer.
+
+    ``feed`` and ``close`` return ops (see :mod:`renderer.ops`); applied in
+    order they converge to exactly ``render_markdown`` of the whole text.
+
+    The tail is re-rendered at most every ``interval`` seconds of ``clock``;
+    chunks fed in between are only buffered (``feed`` returns ``[]``), and a
+    caller whose source goes quiet calls ``flush`` to show what it has.
+    ``interval=0`` renders at every feed.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        parser: MarkdownIt | None = None,
+    ) -> None:
+        self._md = parser or default_parser()
+        self._interval = interval
+        self._clock = clock
+        self._last_flush = -math.inf
+        self._pending = ""
+        self._carriage_return = False
+        self._scanned = 0
+        self._fence: _OpenFence | None = None
+        self._tail = ""
+        self._regions: list[_Region] = []
+        self._references = _References()
+        self._env: dict[str, Any] = {"references": self._references}
+        self._closed = False
+
+    def feed(self, chunk: str) -> list[Op]:
+        """Add text; returns the ops it causes (none while coalescing)."""
+        if self._closed:
+            raise RuntimeError("feed() after close()")
+        self._pending += self._normalize(chunk)
+        if self._clock() - self._last_flush < self._interval:
+            return []
+        return self.flush()
+
+    def flush(self) -> list[Op]:
+        """Commit what is final and bring the tail up to date now."""
+        self._last_flush = self._clock()
+        ops: list[Op] = []
+        while self._advance(ops):
+            pass
+        tail = self._preview()
+        ops += diff_tail(self._tail, tail)
+        self._tail = tail
+        return ops
+
+    def close(self) -> list[Op]:
+        """End of input: everything left becomes committed; the tail is ``""``."""
+        if self._closed:
+            return []
+        self._closed = True
+        if self._carriage_return:
+            self._pending += "\n"
+        ops: list[Op] = []
+        while self._advance(ops):
+            pass
+        text, self._pending, self._fence = self._pending, "", None
+        self._commit(text, ops, from_tail=True)
+        return ops
+
+    def _normalize(self, chunk: str) -> str:
+        """Newlines and NUL as markdown-it normalizes them; a CR at the end of a
+        chunk waits for the next one, which may start with its LF."""
+        if self._carriage_return:
+            chunk = "\r" + chunk
+        self._carriage_return = chunk.endswith("\r")
+        if self._carriage_return:
+            chunk = chunk[:-1]
+        return chunk.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
+
+    def _advance(self, ops: list[Op]) -> bool:
+        """One step: commit final blocks or enter/leave an open fence.
+        Returns whether it made progress (so the caller loops)."""
+        if self._fence is not None:
+            return self._advance_fence(ops)
+        complete = self._pending.rfind("\n") + 1
+        if complete <= self._scanned:
+            return False
+        self._scanned = complete
+        source = self._pending[:complete]
+        lines = source.split("\n")[:-1]
+        tokens = self._md.block.parse(source, self._md, {"references": {}}, []) or []
+        blocks = top_level_spans(tokens)
+        final = final_lines(blocks, lines)
+        fence = open_fence(blocks, len(lines)) if not final else None
+        if fence is not None:
+            final = fence.start
+            if final == 0:
+                self._fence = _OpenFence.at(self._md, self._pending, fence.token.info, fence.token.markup)
+                return True
+        if not final:
+            return False
+        offset = sum(len(line) + 1 for line in lines[:final])
+        self._commit(self._pending[:offset], ops)
+        self._pending, self._scanned = self._pending[offset:], 0
+        return True
+
+    def _advance_fence(self, ops: list[Op]) -> bool:
+        """Read the open fence's new complete lines; commit it when one closes it."""
+        fence = self._fence
+        assert fence is not None
+        while (newline := self._pending.find("\n", fence.scanned)) >= 0:
+            content = fence.content(self._md, self._pending[fence.scanned : newline])
+            fence.scanned = newline + 1
+            if content is None:
+                text, self._pending = self._pending[: fence.scanned], self._pending[fence.scanned :]
+                self._fence, self._scanned = None, 0
+                self._commit(text, ops, from_tail=True)
+                return True
+            fence.body.append(escape_text(content))
+        return False
+
+    def _preview(self) -> str:
+        """The tail's HTML: the pending text rendered, minus a last line that
+        could still flip; sanitized whenever it holds author HTML."""
+        text = self._pending
+        partial = text.rfind("\n") + 1
+        if self._fence is not None:
+            return self._fence.html(text[max(partial, self._fence.scanned) :])
+        if partial < len(text) and hold_partial_line(text, partial):
+            text = text[:partial]
+        env: dict[str, Any] = {"references": dict(self._references)}
+        parts = []
+        for block in top_level_blocks(self._md.parse(text, env)):
+            html = self._md.renderer.render(block, self._md.options, env)
+            parts.append(sanitize(html) if has_raw_html(block) else html)
+        return "".join(parts)
+
+    def _commit(self, text: str, ops: list[Op], *, from_tail: bool = False) -> None:
+        """Render and sanitize ``text`` once and commit it: as ``block`` ops, or,
+        ``from_tail``, by bringing the tail up to it and promoting it."""
+        known = len(self._references)
+        self._references.missed = set()
+        html = render_blocks(self._md, self._md.parse(text, self._env), self._env)
+        self._regions.append(_Region(text, html, self._references.missed))
+        if from_tail:
+            final = "".join(html)
+            ops += diff_tail(self._tail, final)
+            if final:
+                ops.append(Op("commit"))
+            self._tail = ""
+        else:
+            ops += [Op("block", part) for part in html if part]
+        if len(self._references) > known:
+            self._refresh(set(list(self._references)[known:]), ops)
+
+    def _refresh(self, labels: set[str], ops: list[Op]) -> None:
+        """Re-render committed regions that missed one of the new ``labels``."""
+        stale = [region for region in self._regions[:-1] if region.missed & labels]
+        for region in stale:
+            self._references.missed = set()
+            region.html = render_blocks(self._md, self._md.parse(region.text, self._env), self._env)
+            region.missed = self._references.missed
+        if stale:
+            ops.append(Op("replace", "".join(part for region in self._regions for part in region.html)))
+            self._tail = ""
