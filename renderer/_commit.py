@@ -24,24 +24,16 @@ arrives after a committed link uses it is handled by the engine (``replace``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markdown_it.token import Token
 
-__all__ = ["Block", "final_lines", "hold_partial_line", "open_fence", "top_level_spans"]
+__all__ = ["Block", "final_lines", "open_fence", "top_level_spans"]
 
 _CONTINUES_AFTER_BLANK = frozenset({"bullet_list_open", "ordered_list_open", "code_block"})
 _SELF_CLOSING = frozenset({"heading_open", "hr", "fence"})
 
-# A partial last line that could still turn into, or out of, a heading,
-# setext underline, thematic break, list item, fence or table delimiter row:
-# the preview leaves it out until it is complete or says more.
-_AMBIGUOUS_LINE = re.compile(r"[ \t]*(?:[-+*=_#`~|:>]|\d{1,9}[.)]?|[ \t])*")
-# A line that may start a link reference definition (possibly inside a
-# quote or list item), whose URL must not be previewed half-typed.
-_DEFINITION_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)?\[")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +88,3 @@ def open_fence(blocks: Sequence[Block], n: int) -> Block | None:
     if blocks and blocks[0].type == "fence" and blocks[0].end >= n and not _is_closed_fence(blocks[0]):
         return blocks[0]
     return None
-
-
-def hold_partial_line(pending: str, partial_start: int) -> bool:
-    """Whether the preview should leave out the incomplete last line, because
-    what it shows could still flip (``#`` becoming ``#5``, ``-`` becoming a
-    setext underline) or carry a half-typed definition URL."""
-    partial = pending[partial_start:]
-    if _AMBIGUOUS_LINE.fullmatch(partial):
-        return True
-    blank = pending.rfind("\n\n", 0, partial_start)
-    run_start = blank + 2 if blank >= 0 else 0
-    return bool(_DEFINITION_START.match(pending, run_start) or _DEFINITION_START.match(partial))

@@ -27,16 +27,23 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from ._commit import final_lines, hold_partial_line, open_fence, top_level_spans
+from ._commit import final_lines, open_fence, top_level_spans
+from ._preview import preview_source
+from ._split import Split, find_split, new_block_start, sentence_cuts, splice, splice_sentences
 from .markdown import code_html, default_parser, fence_language, has_raw_html, render_blocks, top_level_blocks
 from .ops import Op, diff_tail
 from .sanitize import escape_text, sanitize
 
-__all__ = ["DEFAULT_INTERVAL", "MarkdownStream"]
+__all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "MarkdownStream"]
 
 DEFAULT_INTERVAL = 0.1
 """Seconds between two re-renders of the tail: ten updates a second look
 fluid and keep the cost of previews well below the cost of the text."""
+
+PREVIEW_BUDGET = 1024
+"""Characters of pending text a preview may re-render at the full update rate;
+a larger tail (a long list or table) is re-rendered proportionally less often,
+so that previews cost a bounded amount of CPU per second whatever its size."""
 
 
 class _References(dict[str, Any]):
@@ -113,10 +120,11 @@ class MarkdownStream:
     ``feed`` and ``close`` return ops (see :mod:`renderer.ops`); applied in
     order they converge to exactly ``render_markdown`` of the whole text.
 
-    The tail is re-rendered at most every ``interval`` seconds of ``clock``;
-    chunks fed in between are only buffered (``feed`` returns ``[]``), and a
-    caller whose source goes quiet calls ``flush`` to show what it has.
-    ``interval=0`` renders at every feed.
+    The tail is re-rendered at most every ``interval`` seconds of ``clock``
+    (less often for a tail over ``PREVIEW_BUDGET`` characters); chunks fed
+    in between are only buffered (``feed`` returns ``[]``), and a caller whose
+    source goes quiet calls ``flush`` to show what it has.  ``interval=0``
+    renders at every feed.
     """
 
     def __init__(
@@ -135,6 +143,12 @@ class MarkdownStream:
         self._scanned = 0
         self._fence: _OpenFence | None = None
         self._tail = ""
+        self._preview_source: str | None = None
+        """What the tail was rendered from, to skip rendering it again."""
+        self._split: Split | None = None
+        """How to cut a pending list or table into items for the preview."""
+        self._items: dict[str, str] = {}
+        """Preview HTML of the complete items, each rendered once."""
         self._regions: list[_Region] = []
         self._references = _References()
         self._env: dict[str, Any] = {"references": self._references}
@@ -145,9 +159,16 @@ class MarkdownStream:
         if self._closed:
             raise RuntimeError("feed() after close()")
         self._pending += self._normalize(chunk)
-        if self._clock() - self._last_flush < self._interval:
+        if self._clock() - self._last_flush < self._wait():
             return []
         return self.flush()
+
+    def _wait(self) -> float:
+        """How long after a flush the next one waits: longer for a large tail
+        (an open code block is cheap to update, whatever its size)."""
+        if self._fence is not None:
+            return self._interval
+        return self._interval * max(1.0, len(self._pending) / PREVIEW_BUDGET)
 
     def flush(self) -> list[Op]:
         """Commit what is final and bring the tail up to date now."""
@@ -198,6 +219,7 @@ class MarkdownStream:
         tokens = self._md.block.parse(source, self._md, {"references": {}}, []) or []
         blocks = top_level_spans(tokens)
         final = final_lines(blocks, lines)
+        self._split = find_split(tokens, blocks, lines) if not final else None
         fence = open_fence(blocks, len(lines)) if not final else None
         if fence is not None:
             final = fence.start
@@ -208,7 +230,8 @@ class MarkdownStream:
             return False
         offset = sum(len(line) + 1 for line in lines[:final])
         self._commit(self._pending[:offset], ops)
-        self._pending, self._scanned = self._pending[offset:], 0
+        self._pending, self._scanned, self._split = self._pending[offset:], 0, None
+        self._items.clear()
         return True
 
     def _advance_fence(self, ops: list[Op]) -> bool:
@@ -227,17 +250,63 @@ class MarkdownStream:
         return False
 
     def _preview(self) -> str:
-        """The tail's HTML: the pending text rendered, minus a last line that
-        could still flip; sanitized whenever it holds author HTML."""
-        text = self._pending
-        partial = text.rfind("\n") + 1
+        """The tail's HTML: the pending text rendered as ``preview_source``
+        shapes it; sanitized whenever it holds author HTML."""
         if self._fence is not None:
-            return self._fence.html(text[max(partial, self._fence.scanned) :])
-        if partial < len(text) and hold_partial_line(text, partial):
-            text = text[:partial]
+            partial = self._pending.rfind("\n") + 1
+            return self._fence.html(self._pending[max(partial, self._fence.scanned) :])
+        source = preview_source(self._pending)
+        if source == self._preview_source:
+            return self._tail
+        self._preview_source = source
         env: dict[str, Any] = {"references": dict(self._references)}
+        boundary = new_block_start(source)
+        if boundary:
+            return self._cached(source[:boundary], env) + self._render_line(source[boundary:], env)
+        if self._split is not None:
+            spliced = self._render_items(self._split, source, env)
+            if spliced is not None:
+                return spliced
+        if "\n" not in source.lstrip("\n"):
+            return self._render_line(source.lstrip("\n"), env)
+        return self._render(source, env)
+
+    def _render_items(self, split: Split, source: str, env: dict[str, Any]) -> str | None:
+        """Preview HTML of a list or table: complete items from the cache, the
+        last one rendered now, spliced together."""
+        cuts = [cut for cut in split.cuts if cut < len(source)]
+        items = [split.prefix + source[start:end] for start, end in zip(cuts, cuts[1:] + [len(source)])]
+        if not items:
+            return None
+        parts = [self._cached(item, env) for item in items[:-1]]
+        parts.append(self._render(items[-1], env))
+        return splice(parts, split)
+
+    def _render_line(self, line: str, env: dict[str, Any]) -> str:
+        """Preview HTML of a one-line block; a paragraph's complete sentences
+        come from the cache, only the last one is rendered now."""
+        cuts = sentence_cuts(line)
+        if len(cuts) > 1:
+            sources = [line[start:end] for start, end in zip(cuts, cuts[1:] + [len(line)])]
+            parts = [self._cached(source, env) for source in sources[:-1]]
+            parts.append(self._render(sources[-1], env))
+            spliced = splice_sentences(parts, sources)
+            if spliced is not None:
+                return spliced
+        return self._render(line, env)
+
+    def _cached(self, source: str, env: dict[str, Any]) -> str:
+        """Preview HTML of a complete item or sentence, rendered once."""
+        html = self._items.get(source)
+        if html is None:
+            html = self._items[source] = self._render(source, env)
+        return html
+
+    def _render(self, source: str, env: dict[str, Any]) -> str:
+        """Preview HTML of ``source``: each block sanitized if it holds author HTML
+        (markdown-it's own output passes the allowlist by construction)."""
         parts = []
-        for block in top_level_blocks(self._md.parse(text, env)):
+        for block in top_level_blocks(self._md.parse(source, env)):
             html = self._md.renderer.render(block, self._md.options, env)
             parts.append(sanitize(html) if has_raw_html(block) else html)
         return "".join(parts)
@@ -254,7 +323,7 @@ class MarkdownStream:
             ops += diff_tail(self._tail, final)
             if final:
                 ops.append(Op("commit"))
-            self._tail = ""
+            self._tail, self._preview_source = "", None
         else:
             ops += [Op("block", part) for part in html if part]
         if len(self._references) > known:
@@ -269,4 +338,4 @@ class MarkdownStream:
             region.missed = self._references.missed
         if stale:
             ops.append(Op("replace", "".join(part for region in self._regions for part in region.html)))
-            self._tail = ""
+            self._tail, self._preview_source = "", None

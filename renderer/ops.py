@@ -12,7 +12,7 @@ replace  replace everything with ``html``; the tail becomes ``""``
 append   insert ``html`` into the tail just before its trailing run of end
          tags, i.e. as the last children of the tail's innermost open
          element; the html may start with end tags that step out of that
-         element first (see :func:`appendable`)
+         element first (see :func:`apply_append`)
 commit   the tail, as it is, becomes committed; the tail becomes ``""``
 ======== ================================================================
 
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Document", "Op", "OpKind", "appendable", "assemble", "diff_tail", "split_open"]
+__all__ = ["Document", "Op", "OpKind", "apply_append", "assemble", "diff_tail", "split_open"]
 
 OpKind = Literal["block", "tail", "replace", "append", "commit"]
 OP_KINDS: frozenset[str] = frozenset({"block", "tail", "replace", "append", "commit"})
@@ -37,11 +37,8 @@ VOID_ELEMENTS = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 )
 
-# The end tags (and the whitespace between them) that close a serialized
-# fragment: ``</code></pre>\n``.  It must start with ``</`` so that trailing
-# whitespace *inside* the innermost element stays part of the body.
-_TRAILING_END_TAGS = re.compile(r"(?:</[A-Za-z][A-Za-z0-9]*>[ \t\n\f\r]*)+\Z")
 _END_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9]*)>")
+_END_TAG_UNIT = re.compile(r"</([A-Za-z][A-Za-z0-9]*)>[ \t\n\f\r]*")
 # A tag of serialized (well-formed, sanitized) HTML; attribute values may
 # hold ``>`` inside quotes.
 _TAG = re.compile(
@@ -61,63 +58,117 @@ class Op:
 
 
 def split_open(html: str) -> tuple[str, str]:
-    """Split ``html`` into its body and the run of end tags that closes it."""
-    match = _TRAILING_END_TAGS.search(html)
-    if match is None:
-        return html, ""
-    return html[: match.start()], match.group()
+    """Split ``html`` into its body and the run of end tags that closes it.
+
+    Scans from the end (a regex anchored at the end would rescan the whole
+    tail at every update)."""
+    start = end = len(html)
+    while True:
+        end = len(html[:end].rstrip(HTML_WHITESPACE))
+        opening = html.rfind("</", 0, end)
+        if opening < 0 or not _END_TAG.fullmatch(html, opening, end):
+            return html[:start], html[start:]
+        start = end = opening
 
 
-def _open_stack(run: str) -> list[str]:
-    """The elements a trailing run closes, outermost first."""
-    return [name.lower() for name in reversed(_END_TAG.findall(run))]
+def _units(run: str) -> list[tuple[str, str]]:
+    """The end tags of a trailing run, innermost first, each with the
+    whitespace after it: ``[("code", "</code>"), ("pre", "</pre>\\n")]``."""
+    return [(match.group(1).lower(), match.group()) for match in _END_TAG_UNIT.finditer(run)]
 
 
-def appendable(html: str, run: str) -> bool:
-    """Whether ``append`` of ``html`` to a tail closed by ``run`` means the same
-    in a DOM as inserting the string.
-
-    The html may first step out of open elements with end tags (whitespace
-    between them is text in the element stepped into); what remains must
-    re-open exactly the elements it stepped out of and close everything else
-    it opens, so that the tail's trailing run is unchanged.  This is what a
-    new list item (``</li>\\n<li>b``) or table row looks like.
-    """
-    stack = _open_stack(run)
-    popped: list[str] = []
-    rest = html
-    while (match := _END_TAG.match(rest)) is not None:
-        name = match.group(1).lower()
-        if not stack or stack[-1] != name:
-            return False
-        popped.append(stack.pop())
-        rest = rest[match.end() :]
-        stripped = rest.lstrip(HTML_WHITESPACE)
-        if stripped.startswith("</"):
-            rest = stripped  # the whitespace is text of the element stepped into
+def _unclosed(html: str) -> list[str] | None:
+    """The elements ``html`` opens and leaves open, outermost first; ``None``
+    if it closes an element it did not open."""
     opened: list[str] = []
-    for tag in _TAG.finditer(rest):
-        closing, name = tag.group(1), tag.group(2).lower()
-        if closing:
+    for tag in _TAG.finditer(html):
+        name = tag.group(2).lower()
+        if tag.group(1):
             if not opened or opened[-1] != name:
-                return False
+                return None
             opened.pop()
         elif name not in VOID_ELEMENTS and not tag.group().endswith("/>"):
             opened.append(name)
-    return opened == popped[::-1]
+    return opened
+
+
+def apply_append(tail: str, html: str) -> str:
+    """The tail after ``append`` of ``html``; ``ValueError`` if it does not fit.
+
+    ``html`` is inserted before the tail's trailing run of end tags.  It may
+    start with end tags, each closing the tail's innermost open element
+    (whitespace between them is text of the element stepped into); the rest
+    may leave elements open, which the new trailing run closes.  A client does
+    the same by moving up one element per leading end tag, then parsing the
+    rest in an inert template and appending its nodes there.  This covers a
+    ``**bold**`` that ends (``</strong> and``), a new list item
+    (``</li>\\n<li>b``) or table row, and text that grows inside a new element.
+    """
+    body, run = split_open(tail)
+    units = _units(run)
+    popped = 0
+    rest = html
+    while (match := _END_TAG.match(rest)) is not None:
+        if popped == len(units) or units[popped][0] != match.group(1).lower():
+            raise ValueError(f"append closes {match.group()!r}, which is not open there")
+        popped += 1
+        rest = rest[match.end() :]
+        stripped = rest.lstrip(HTML_WHITESPACE)
+        if not stripped.startswith("</"):
+            break
+        rest = stripped
+    opened = _unclosed(rest)
+    if opened is None:
+        raise ValueError("append closes an element inside it that it did not open")
+    # Elements re-opened where they were closed keep their end tag's
+    # whitespace (``</li>\\n``); new ones are closed without any.
+    reopened = [unit for unit in reversed(units[:popped])]
+    closing = [
+        reopened[index][1] if index < len(reopened) and reopened[index][0] == name else f"</{name}>"
+        for index, name in enumerate(opened)
+    ]
+    return body + html + "".join(reversed(closing)) + "".join(unit for _, unit in units[popped:])
+
+
+def _pieces(html: str) -> list[str]:
+    """Cut appended html before each end tag that closes an element opened
+    outside it, so that every piece starts with its closing end tags."""
+    pieces: list[str] = []
+    start = depth = 0
+    leading_end = 0  # where the piece's run of leading end tags ends, if still in it
+    for tag in _TAG.finditer(html):
+        in_leading = leading_end >= 0 and not html[leading_end : tag.start()].strip(HTML_WHITESPACE)
+        if tag.group(1) and depth == 0:
+            if not in_leading:
+                pieces.append(html[start : tag.start()])
+                start = tag.start()
+            leading_end = tag.end()
+            continue
+        leading_end = -1
+        if tag.group(1):
+            depth -= 1
+        elif tag.group(2).lower() not in VOID_ELEMENTS and not tag.group().endswith("/>"):
+            depth += 1
+    pieces.append(html[start:])
+    return [piece for piece in pieces if piece]
 
 
 def diff_tail(old: str, new: str) -> list[Op]:
-    """The ops that turn the tail ``old`` into ``new``: an ``append`` when the
-    new tail only adds to the old one's innermost open element, else a ``tail``."""
+    """The ops that turn the tail ``old`` into ``new``: ``append`` ops when the
+    new tail only adds at the old one's innermost open elements, else a ``tail``."""
     if new == old:
         return []
-    old_body, old_run = split_open(old)
-    new_body, new_run = split_open(new)
-    if old and old_run == new_run and new_body.startswith(old_body):
-        added = new_body[len(old_body) :]
-        if appendable(added, old_run):
-            return [Op("append", added)]
+    old_body, _ = split_open(old)
+    if old and new.startswith(old_body):
+        ops = [Op("append", piece) for piece in _pieces(new[len(old_body) : len(split_open(new)[0])])]
+        tail = old
+        try:
+            for op in ops:
+                tail = apply_append(tail, op.html)
+        except ValueError:
+            pass
+        if ops and tail == new:
+            return ops
     return [Op("tail", new)]
 
 
@@ -151,8 +202,7 @@ class Document:
             self._committed = [html]
             self.tail = ""
         elif kind == "append":
-            body, run = split_open(self.tail)
-            self.tail = body + html + run
+            self.tail = apply_append(self.tail, html)
         elif kind == "commit":
             self._committed.append(self.tail)
             self.tail = ""

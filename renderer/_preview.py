@@ -1,0 +1,113 @@
+"""What the tail preview renders: the pending text, made safe to show half-typed.
+
+The preview must not mislead: no heading that flips back into a paragraph,
+no link whose URL is still arriving.  It should also not flicker: ``**bo``
+shown as literal asterisks, then bold, then literal again.  So the last,
+incomplete line is adjusted before rendering:
+
+* a line that could still turn into or out of a block marker (``#``, ``-``,
+  ``1.``, a table delimiter row, a fence) is left out until it says more;
+* a line that may be a link reference definition is left out (its URL is
+  not complete before the line is);
+* a link or image still being typed is cut off where it starts, so it
+  appears whole, with its final URL, once it is complete;
+* emphasis, strikethrough and code spans left open are closed, so the text
+  shows in its final style as it arrives.
+
+None of this changes what is committed; it only shapes the preview.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["complete_inline", "hold_partial_line", "preview_source"]
+
+# A partial line that could still turn into, or out of, a heading, setext
+# underline, thematic break, list item, fence or table delimiter row.
+_AMBIGUOUS_LINE = re.compile(r"[ \t]*(?:[-+*=_#`~|:>]|\d{1,9}[.)]?|[ \t])*")
+# A line that may start a link reference definition (possibly inside a
+# quote or list item).
+_DEFINITION_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)?\[")
+# A link or image at the end of the line whose destination is not closed yet.
+_OPEN_LINK = re.compile(r"!?\[[^\[\]\n]{0,500}(?:\](?:\([^()\n]{0,2000})?)?\Z")
+_CODE_RUN = re.compile(r"`+")
+_EMPHASIS = re.compile(r"\\.|~~|\*\*|\*")
+# Markers further back than this are left alone: probably not emphasis.
+_REACH = 300
+
+
+def hold_partial_line(pending: str, partial_start: int) -> bool:
+    """Whether the preview should leave out the incomplete last line."""
+    partial = pending[partial_start:]
+    if _AMBIGUOUS_LINE.fullmatch(partial):
+        return True
+    blank = pending.rfind("\n\n", 0, partial_start)
+    run_start = blank + 2 if blank >= 0 else 0
+    return bool(_DEFINITION_START.match(pending, run_start) or _DEFINITION_START.match(partial))
+
+
+def _mask_code(line: str) -> tuple[str, re.Match[str] | None]:
+    """The line with code span contents blanked out, and the backtick run of
+    a code span left open (if it is near enough to be worth closing)."""
+    masked = list(line)
+    opener: re.Match[str] | None = None
+    for run in _CODE_RUN.finditer(line):
+        if opener is None:
+            opener = run
+        elif len(run.group()) == len(opener.group()):
+            masked[opener.end() : run.start()] = "x" * (run.start() - opener.end())
+            opener = None
+    if opener is not None and len(line) - opener.start() > _REACH:
+        opener = None
+    return "".join(masked), opener
+
+
+def _close(line: str, opener: re.Match[str]) -> str:
+    """Close what ``opener`` opened; drop it if nothing follows it yet."""
+    if not line[opener.end() :].strip():
+        return line[: opener.start()]
+    return line + opener.group()
+
+
+def complete_inline(line: str) -> str:
+    """Close the emphasis, strikethrough and code spans a line leaves open,
+    and cut off a link still being typed."""
+    link = _OPEN_LINK.search(line)
+    if link is not None:
+        line = line[: link.start()]
+    masked, code = _mask_code(line)
+    if code is not None:
+        return _close(line, code)
+    stack: list[re.Match[str]] = []
+    for marker in _EMPHASIS.finditer(masked):
+        text = marker.group()
+        if text.startswith("\\"):
+            continue
+        before = masked[marker.start() - 1 : marker.start()]
+        after = masked[marker.end() : marker.end() + 1]
+        if stack and stack[-1].group() == text and before.strip():
+            stack.pop()
+        elif not after or after.strip():
+            stack.append(marker)
+    for marker in reversed(stack):
+        if len(line) - marker.start() > _REACH:
+            break
+        line = _close(line.rstrip() if line[marker.end() :].strip() else line, marker)
+    return line
+
+
+def preview_source(pending: str) -> str:
+    """The text whose rendering is the tail preview."""
+    partial_start = pending.rfind("\n") + 1
+    line_start = pending.rfind("\n", 0, max(partial_start - 1, 0)) + 1
+    last_line = pending[line_start:partial_start]
+    partial = pending[partial_start:]
+    if partial and "|" in partial and "|" in last_line:
+        return pending[:partial_start]  # a table row shows when complete, not cell by cell
+    if partial and not hold_partial_line(pending, partial_start):
+        return pending[:partial_start] + complete_inline(partial)
+    if "|" in last_line and "|" not in pending[max(pending.rfind("\n", 0, max(line_start - 1, 0)), 0) : line_start]:
+        return pending[:line_start]  # may become a table header when its delimiter row arrives
+    return pending[:partial_start]
+
