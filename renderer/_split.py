@@ -74,7 +74,8 @@ def find_split(tokens: Sequence[Token], blocks: Sequence[Block], lines: Sequence
         closing = "</ul>\n" if kind == "bullet_list_open" else "</ol>\n"
         return Split(_offsets(lines, items), "", _LIST_OPENING, closing) if len(items) > 1 else None
     if kind == "table_open":
-        rows = [token.map[0] for token in tokens if token.type == "tr_open" and token.level == 2 and token.map]
+        body = next((index for index, token in enumerate(tokens) if token.type == "tbody_open"), len(tokens))
+        rows = [token.map[0] for token in tokens[body:] if token.type == "tr_open" and token.map]
         if len(rows) < 2:
             return None
         cuts = _offsets(lines, rows)

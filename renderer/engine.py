@@ -32,7 +32,7 @@ from ._preview import preview_source
 from ._split import Split, find_split, new_block_start, sentence_cuts, splice, splice_sentences
 from .markdown import code_html, default_parser, fence_language, has_raw_html, render_blocks, top_level_blocks
 from .ops import Op, diff_tail
-from .sanitize import escape_text, sanitize
+from .sanitize import DEFAULT_SANITIZER, escape_text
 
 __all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "MarkdownStream"]
 
@@ -124,7 +124,9 @@ class MarkdownStream:
     (less often for a tail over ``PREVIEW_BUDGET`` characters); chunks fed
     in between are only buffered (``feed`` returns ``[]``), and a caller whose
     source goes quiet calls ``flush`` to show what it has.  ``interval=0``
-    renders at every feed.
+    renders at every feed.  ``sanitizer`` (default: the bleach policy) is
+    the gate all HTML passes; give ``render_markdown`` the same one for the
+    two to agree.
     """
 
     def __init__(
@@ -133,8 +135,10 @@ class MarkdownStream:
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         parser: MarkdownIt | None = None,
+        sanitizer: Callable[[str], str] | None = None,
     ) -> None:
         self._md = parser or default_parser()
+        self._sanitize = sanitizer or DEFAULT_SANITIZER
         self._interval = interval
         self._clock = clock
         self._last_flush = -math.inf
@@ -308,7 +312,7 @@ class MarkdownStream:
         parts = []
         for block in top_level_blocks(self._md.parse(source, env)):
             html = self._md.renderer.render(block, self._md.options, env)
-            parts.append(sanitize(html) if has_raw_html(block) else html)
+            parts.append(self._sanitize(html) if has_raw_html(block) else html)
         return "".join(parts)
 
     def _commit(self, text: str, ops: list[Op], *, from_tail: bool = False) -> None:
@@ -316,7 +320,7 @@ class MarkdownStream:
         ``from_tail``, by bringing the tail up to it and promoting it."""
         known = len(self._references)
         self._references.missed = set()
-        html = render_blocks(self._md, self._md.parse(text, self._env), self._env)
+        html = render_blocks(self._md, self._md.parse(text, self._env), self._env, self._sanitize)
         self._regions.append(_Region(text, html, self._references.missed))
         if from_tail:
             final = "".join(html)
@@ -334,7 +338,7 @@ class MarkdownStream:
         stale = [region for region in self._regions[:-1] if region.missed & labels]
         for region in stale:
             self._references.missed = set()
-            region.html = render_blocks(self._md, self._md.parse(region.text, self._env), self._env)
+            region.html = render_blocks(self._md, self._md.parse(region.text, self._env), self._env, self._sanitize)
             region.missed = self._references.missed
         if stale:
             ops.append(Op("replace", "".join(part for region in self._regions for part in region.html)))

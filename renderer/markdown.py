@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -35,10 +35,9 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 from ._urls import is_allowed_url
-from .sanitize import CODE_LANGUAGE, escape_text, sanitize
+from .sanitize import CODE_LANGUAGE, DEFAULT_SANITIZER, LINK_REL, escape_text
 
 __all__ = [
-    "LINK_REL",
     "code_html",
     "default_parser",
     "fence_language",
@@ -51,7 +50,6 @@ __all__ = [
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
-LINK_REL = "nofollow noopener noreferrer"
 RAW_HTML_TOKENS = frozenset({"html_block", "html_inline"})
 
 # (start, end, can interrupt a paragraph), as markdown-it's html_block rule.
@@ -179,7 +177,9 @@ def has_raw_html(block: Sequence[Token]) -> bool:
     return False
 
 
-def render_blocks(md: MarkdownIt, tokens: Sequence[Token], env: EnvType) -> list[str]:
+def render_blocks(
+    md: MarkdownIt, tokens: Sequence[Token], env: EnvType, sanitize: Callable[[str], str] = DEFAULT_SANITIZER
+) -> list[str]:
     """Render and sanitize each top-level block on its own."""
     return [sanitize(md.renderer.render(block, md.options, env)) for block in top_level_blocks(tokens)]
 
@@ -190,8 +190,10 @@ def default_parser() -> MarkdownIt:
     return make_parser()
 
 
-def render_markdown(text: str, *, parser: MarkdownIt | None = None) -> str:
+def render_markdown(
+    text: str, *, parser: MarkdownIt | None = None, sanitizer: Callable[[str], str] | None = None
+) -> str:
     """Markdown to sanitized HTML in one go: what every stream converges to."""
     md = parser or default_parser()
     env: dict[str, Any] = {"references": {}}
-    return "".join(render_blocks(md, md.parse(text, env), env))
+    return "".join(render_blocks(md, md.parse(text, env), env, sanitizer or DEFAULT_SANITIZER))

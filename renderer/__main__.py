@@ -1,0 +1,230 @@
+"""The command line: ``python -m renderer render|sanitize``.
+
+Scripts call this, so it keeps two promises: what it prints is UTF-8
+whatever the locale says (HTML in, HTML out), and bad input ends with one
+line on standard error and exit status 2, never a traceback. Exit statuses:
+
+    0  done
+    1  standard output was closed early (``... | head``); no message
+    2  bad arguments or unreadable input
+    130  interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import NoReturn
+
+from . import MarkdownStream, render_markdown, sanitize
+from .sanitize import clean
+
+PROG = "renderer"
+DEFAULT_CHUNK_SIZE = 4
+
+EXIT_OK = 0
+EXIT_BROKEN_PIPE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad arguments or input: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, so scripts can log them.
+
+    argparse prints the whole usage before the error by default; the usage
+    is one ``--help`` away and would make stderr several lines long.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _chunk_size(value: str) -> int:
+    """Parse --chunk-size: a zero-sized chunk would never advance the text."""
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {size}")
+    return size
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser, built apart from main() so the help text can be tested."""
+    parser = _Parser(
+        prog=PROG,
+        description="Render Markdown to sanitized HTML, or sanitize HTML, from a file or stdin.",
+        epilog=(
+            "examples:\n"
+            "  python -m renderer render README.md > readme.html\n"
+            "  echo '# Hi' | python -m renderer render --events --chunk-size 1\n"
+            "  python -m renderer sanitize --json page.html\n"
+            "\n"
+            "Input must be UTF-8; output is UTF-8. Bad input exits with status 2."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    render = commands.add_parser(
+        "render",
+        help="Markdown -> sanitized HTML (or the ops of the streaming engine)",
+        description=(
+            "Print the sanitized HTML of a Markdown document. With --events, feed the\n"
+            "document to the streaming engine in chunks and print each op it emits\n"
+            'as one JSON object a line: {"kind": "block", "html": "..."}.\n'
+            "Applying the ops in order (renderer.assemble) gives the same HTML as\n"
+            "plain `render`."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    render.add_argument("file", nargs="?", metavar="FILE", help="Markdown file (default or '-': stdin)")
+    render.add_argument(
+        "--chunk-size",
+        type=_chunk_size,
+        default=DEFAULT_CHUNK_SIZE,
+        metavar="N",
+        help=f"characters per chunk fed to the engine with --events (default {DEFAULT_CHUNK_SIZE})",
+    )
+    render.add_argument(
+        "--events", action="store_true", help="print the engine's ops as JSON lines instead of the final HTML"
+    )
+    render.set_defaults(run=_run_render)
+
+    sanitize_cmd = commands.add_parser(
+        "sanitize",
+        help="untrusted HTML -> HTML that passes the default allowlist",
+        description=(
+            "Print HTML cleaned by the default policy. With --json, print\n"
+            '{"html": "...", "removed": [...]} to see what the policy took out.'
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sanitize_cmd.add_argument("file", nargs="?", metavar="FILE", help="HTML file (default or '-': stdin)")
+    sanitize_cmd.add_argument("--json", action="store_true", help='print {"html": ..., "removed": [...]}')
+    sanitize_cmd.set_defaults(run=_run_sanitize)
+    return parser
+
+
+def read_text(path: str | None) -> str:
+    """Read FILE (or stdin for None/'-') as bytes and decode UTF-8 strictly.
+
+    Bytes, not text mode: text mode would follow the locale and translate
+    newlines, so the same file could render differently on two machines.
+    """
+    name = "<stdin>" if path in (None, "-") else repr(path)
+    try:
+        if path in (None, "-"):
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        raise UsageError(f"cannot read {name}: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"cannot read {name}: not valid UTF-8 at byte {e.start} ({e.reason})") from None
+
+
+def _with_newline(html: str) -> str:
+    """The HTML as printed: unchanged, plus a final newline if it lacks one."""
+    return html if not html or html.endswith("\n") else html + "\n"
+
+
+def _event_lines(text: str, chunk_size: int) -> Iterator[str]:
+    """Feed text to a fresh engine in chunks; yield one JSON line per op."""
+    stream = MarkdownStream()
+    for start in range(0, len(text), chunk_size):
+        for op in stream.feed(text[start : start + chunk_size]):
+            yield _op_line(op.kind, op.html)
+    for op in stream.close():
+        yield _op_line(op.kind, op.html)
+
+
+def _op_line(kind: str, html: str) -> str:
+    return json.dumps({"kind": kind, "html": html}, ensure_ascii=False) + "\n"
+
+
+def _run_render(args: argparse.Namespace) -> Iterator[str]:
+    text = read_text(args.file)
+    if args.events:
+        return _event_lines(text, args.chunk_size)
+    return iter([_with_newline(render_markdown(text))])
+
+
+def _run_sanitize(args: argparse.Namespace) -> Iterator[str]:
+    text = read_text(args.file)
+    if not args.json:
+        return iter([_with_newline(sanitize(text))])
+    result = clean(text)
+    payload = {"html": result.html, "removed": result.removed}
+    return iter([json.dumps(payload, ensure_ascii=False) + "\n"])
+
+
+def _write(chunk: str) -> None:
+    """Write UTF-8 to stdout whatever its text encoding says.
+
+    Loops because under ``python -u`` (or PYTHONUNBUFFERED) stdout's binary
+    layer is a raw file whose write() may write only part of the data, for
+    instance when the reader goes away, and the rest would be lost silently.
+    """
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # replaced by a plain text stream (io.StringIO in a caller's test)
+        sys.stdout.write(chunk)
+        return
+    data = memoryview(chunk.encode("utf-8"))
+    while data:
+        written = buffer.write(data)
+        data = data[written or 0 :]
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's exit flush cannot fail again.
+
+    Without this, Python prints "Exception ignored ... BrokenPipeError" at
+    shutdown (see the signal module docs, "Note on SIGPIPE").
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status instead of exiting."""
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help: argparse has printed it and exits 0
+            sys.stdout.flush()  # here, where a closed pipe is still caught
+            return e.code if isinstance(e.code, int) else EXIT_OK
+        # Input errors surface before anything is printed: commands read all
+        # input first, and their lines are produced lazily after that.
+        lines = args.run(args)
+        for line in lines:
+            _write(line)
+        sys.stdout.flush()
+    except UsageError as e:
+        message = " ".join(str(e).splitlines())  # one line, even for odd file names
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
