@@ -1,4 +1,4 @@
-"""The command line: ``python -m renderer render|sanitize``.
+"""The command line: ``python -m renderer serve|render|sanitize``.
 
 Scripts call this, so it keeps two promises: what it prints is UTF-8
 whatever the locale says (HTML in, HTML out), and bad input ends with one
@@ -111,7 +111,94 @@ def build_parser() -> argparse.ArgumentParser:
     sanitize_cmd.add_argument("file", nargs="?", metavar="FILE", help="HTML file (default or '-': stdin)")
     sanitize_cmd.add_argument("--json", action="store_true", help='print {"html": ..., "removed": [...]}')
     sanitize_cmd.set_defaults(run=_run_sanitize)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the streaming server (chat API, SSE, demo pages)",
+        description=(
+            "Serve the chat API and pages until SIGINT or SIGTERM. Works with no model\n"
+            "and no Redis: the demo source streams canned answers, the memory store\n"
+            "keeps the streams. OPENAI_API_KEY is sent to --upstream when set."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--store", default="memory", help="memory (default) or redis://HOST:PORT/DB")
+    serve.add_argument(
+        "--source", choices=("demo", "echo", "upstream"), default="demo", help="where answers come from (default demo)"
+    )
+    serve.add_argument(
+        "--upstream",
+        default=os.environ.get("RENDERER_UPSTREAM"),
+        metavar="URL",
+        help="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1 (env RENDERER_UPSTREAM)",
+    )
+    serve.add_argument(
+        "--model",
+        default=os.environ.get("RENDERER_MODEL", "gpt-4o-mini"),
+        help="model name sent upstream (env RENDERER_MODEL; default gpt-4o-mini)",
+    )
+    serve.add_argument(
+        "--token-delay",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="pause between tokens of the demo and echo sources (default 0.02; 0: as fast as possible)",
+    )
+    serve.set_defaults(run=_run_serve)
     return parser
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {port}")
+    return port
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value!r}")
+    return seconds
+
+
+def _run_serve(args: argparse.Namespace) -> Iterator[str]:
+    """Run the server in the foreground; it prints its own lines."""
+    import asyncio
+
+    from .app import make_store, serve
+    from .sources import DEFAULT_TOKEN_DELAY
+    from .state import Config
+
+    if args.source == "upstream" and not args.upstream:
+        raise UsageError("--source upstream needs --upstream URL (or RENDERER_UPSTREAM)")
+    config = Config(
+        host=args.host,
+        port=args.port,
+        store=args.store,
+        source=args.source,
+        upstream=args.upstream,
+        model=args.model,
+        api_key=os.environ.get("OPENAI_API_KEY"),
+        token_delay=DEFAULT_TOKEN_DELAY if args.token_delay is None else args.token_delay,
+    )
+    try:
+        make_store(config).close()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    try:
+        asyncio.run(serve(config))
+    except OSError as error:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+    return iter(())
 
 
 def read_text(path: str | None) -> str:

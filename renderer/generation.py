@@ -1,0 +1,124 @@
+"""Generation tasks: a source's text through the engine into the store.
+
+One task per answer.  Readers never drive it: a reader that leaves does not
+stop generation; only ``cancel`` (or shutdown) does.  However a task ends,
+the stream ends with what was generated so far committed, then ``done``
+(after an ``error`` event when something failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from .engine import DEFAULT_INTERVAL, MarkdownStream
+from .ops import Op
+from .store.base import StreamStore
+
+__all__ = ["Generations", "SourceError"]
+
+logger = logging.getLogger(__name__)
+
+
+class SourceError(Exception):
+    """A source failed in a way worth telling the reader (its message is shown)."""
+
+
+class Generations:
+    """The generation tasks this process runs."""
+
+    def __init__(self, store: StreamStore, *, interval: float = DEFAULT_INTERVAL) -> None:
+        self._store = store
+        self._interval = interval
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._owners: dict[str, str] = {}
+        self._stop_reasons: dict[str, tuple[str, str | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def count(self, owner: str) -> int:
+        """Live generations started for ``owner`` (a client address)."""
+        return sum(1 for stream_owner in self._owners.values() if stream_owner == owner)
+
+    async def start(self, source: AsyncIterator[str], *, owner: str = "") -> str:
+        """Create a stream and start generating into it; returns its id."""
+        stream_id = await self._store.create()
+        task = asyncio.create_task(self._run(stream_id, source), name=f"generate {stream_id}")
+        self._tasks[stream_id] = task
+        self._owners[stream_id] = owner
+        task.add_done_callback(lambda _: self._forget(stream_id))
+        self._store.on_cancel(stream_id, lambda: self.stop(stream_id, "cancelled"))
+        return stream_id
+
+    def _forget(self, stream_id: str) -> None:
+        self._tasks.pop(stream_id, None)
+        self._owners.pop(stream_id, None)
+        self._stop_reasons.pop(stream_id, None)
+
+    def stop(self, stream_id: str, reason: str, message: str | None = None) -> None:
+        """Stop a local generation; its stream ends with ``done`` ``reason``."""
+        task = self._tasks.get(stream_id)
+        if task is not None and not task.done():
+            self._stop_reasons.setdefault(stream_id, (reason, message))
+            task.cancel()
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every generation and wait (bounded) for their final events."""
+        for stream_id in list(self._tasks):
+            self.stop(stream_id, "error", "the server is shutting down")
+        tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    async def _publish(self, stream_id: str, ops: list[Op]) -> None:
+        for op in ops:
+            await self._store.publish(stream_id, op.kind, op.html)
+
+    async def _run(self, stream_id: str, source: AsyncIterator[str]) -> None:
+        engine = MarkdownStream(interval=self._interval)
+        reason, message = "complete", None
+        pending: asyncio.Future[str] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(anext(source))
+                # A source that goes quiet still gets its tail shown.
+                done, _ = await asyncio.wait({pending}, timeout=self._interval or None)
+                if not done:
+                    await self._publish(stream_id, engine.flush())
+                    continue
+                chunk_future, pending = pending, None
+                try:
+                    chunk = chunk_future.result()
+                except StopAsyncIteration:
+                    break
+                await self._publish(stream_id, engine.feed(chunk))
+        except asyncio.CancelledError:
+            reason, message = self._stop_reasons.get(stream_id, ("cancelled", None))
+        except SourceError as error:
+            reason, message = "error", str(error)
+        except Exception:
+            logger.exception("generation of %s failed", stream_id)
+            reason, message = "error", "the answer could not be generated"
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            with contextlib.suppress(Exception):
+                await source.aclose()  # type: ignore[attr-defined]
+        await self._finish(stream_id, engine, reason, message)
+
+    async def _finish(self, stream_id: str, engine: MarkdownStream, reason: str, message: str | None) -> None:
+        """Commit what was generated, then end the stream."""
+        try:
+            await self._publish(stream_id, engine.close())
+            if message is not None:
+                await self._store.publish(stream_id, "error", json.dumps({"message": message}))
+            await self._store.publish(stream_id, "done", json.dumps({"reason": reason}))
+        except Exception:
+            logger.exception("could not end stream %s", stream_id)

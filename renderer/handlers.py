@@ -1,0 +1,378 @@
+"""Thin Tornado handlers: parse the request, use the store, encode, flush.
+
+Every error a client sees is JSON ``{"error": "..."}`` with the right status,
+never a stack trace.  Every transport (SSE, NDJSON, long-polling, WebSocket)
+reads the same store and carries the same events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from tornado import iostream, web, websocket
+
+from . import sse
+from .state import AppState
+from .sources import Message
+from .store.base import Event, SlowReader, StreamNotFound, Subscription
+from .store.memory import StoreFull
+
+__all__ = [
+    "CancelHandler",
+    "ChatHandler",
+    "EventsHandler",
+    "HealthHandler",
+    "IndexHandler",
+    "JSONHandler",
+    "MetricsHandler",
+    "NDJSONHandler",
+    "NotFoundHandler",
+    "PollHandler",
+    "StreamSocket",
+]
+
+logger = logging.getLogger(__name__)
+
+STREAM_ID = r"([A-Za-z0-9_-]{1,64})"
+MAX_POLL_WAIT = 30.0
+
+
+class JSONHandler(web.RequestHandler):
+    """Shared by every handler: state, JSON errors, safe default headers."""
+
+    state: AppState
+
+    def initialize(self, state: AppState) -> None:
+        self.state = state
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and isinstance(exc_info[1], web.HTTPError) and exc_info[1].log_message:
+            message = exc_info[1].log_message
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": message}))
+
+    def fail(self, status: int, message: str, *, retry_after: int | None = None) -> None:
+        """End the request with a JSON error."""
+        if retry_after is not None:
+            self.set_header("Retry-After", str(retry_after))
+        raise web.HTTPError(status, message.replace("%", "%%"))
+
+    def send_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(value))
+
+    def last_event_id(self) -> str | None:
+        """Where a reader resumes: ``Last-Event-ID`` or ``?lastEventId=``."""
+        value = self.request.headers.get("Last-Event-ID")
+        if value is None:
+            value = self.get_query_argument("lastEventId", None)
+        return value or None
+
+    async def check_stream(self, stream_id: str, after: str | None) -> bool:
+        """404 for an unknown stream, 400 for a malformed id; False (and 204)
+        when a reader that has everything reconnects after ``done``."""
+        try:
+            if after is not None and await self.state.store.is_done(stream_id, after):
+                self.set_status(204)
+                self.finish()
+                return False
+            await self.state.store.read(stream_id, after)
+        except StreamNotFound:
+            self.fail(404, "unknown stream")
+        except ValueError as error:
+            self.fail(400, str(error))
+        return True
+
+
+class FollowMixin(JSONHandler):
+    """Writes a stream's events to a long-lived HTTP response."""
+
+    subscription: Subscription | None = None
+
+    def on_connection_close(self) -> None:
+        # Also fires for idle connections; behind a proxy it may come late,
+        # which the heartbeat's failed write then makes up for.
+        if self.subscription is not None:
+            self.subscription.close()
+
+    async def follow(self, stream_id: str, after: str | None, frame: Callable[[Event], bytes], heartbeat: bytes) -> None:
+        """Write events as frames until ``done``, the reader leaves, or it is cut off."""
+        state = self.state
+        subscription = self.subscription = await state.store.subscribe(stream_id, after)
+        subscription.on_cut_off = self._cut_off
+        state.metrics.readers += 1
+        if after is not None:
+            state.metrics.resumes += 1
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(anext(subscription), state.config.heartbeat)
+                except asyncio.TimeoutError:
+                    self.write(heartbeat)
+                else:
+                    self.write(frame(event))
+                    state.metrics.events_sent += 1
+                await self.flush()
+        except (StopAsyncIteration, iostream.StreamClosedError):
+            pass
+        except SlowReader:
+            pass
+        finally:
+            subscription.close()
+            state.metrics.readers -= 1
+
+    def _cut_off(self) -> None:
+        self.state.metrics.cut_off += 1
+        if self.request.connection is not None:
+            self.request.connection.close()  # type: ignore[attr-defined]
+
+    def start_event_stream(self) -> None:
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Accel-Buffering", "no")
+        self.write(sse.retry(self.state.config.retry_ms))
+
+
+def sse_frame(event: Event) -> bytes:
+    return sse.encode(event.data, event=event.event, id=event.id)
+
+
+def ndjson_frame(event: Event) -> bytes:
+    line = json.dumps({"id": event.id, "event": event.event, "data": event.data})
+    return line.encode("utf-8", "replace") + b"\n"
+
+
+class EventsHandler(FollowMixin):
+    """``GET /api/streams/ID/events``: the stream as Server-Sent Events."""
+
+    async def get(self, stream_id: str) -> None:
+        after = self.last_event_id()
+        if await self.check_stream(stream_id, after):
+            self.start_event_stream()
+            await self.follow(stream_id, after, sse_frame, sse.comment())
+
+
+class NDJSONHandler(FollowMixin):
+    """``GET /api/streams/ID/ndjson``: the same events, one JSON object a line."""
+
+    async def get(self, stream_id: str) -> None:
+        after = self.last_event_id()
+        if await self.check_stream(stream_id, after):
+            self.set_header("Content-Type", "application/x-ndjson; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            self.set_header("X-Accel-Buffering", "no")
+            await self.follow(stream_id, after, ndjson_frame, b"\n")
+
+
+class PollHandler(JSONHandler):
+    """``GET /api/streams/ID/poll?after=ID&wait=S``: the same events as JSON,
+    waiting up to ``wait`` seconds for something new."""
+
+    async def get(self, stream_id: str) -> None:
+        after = self.get_query_argument("after", None) or None
+        try:
+            wait = min(max(float(self.get_query_argument("wait", "0")), 0.0), MAX_POLL_WAIT)
+        except ValueError:
+            self.fail(400, "wait must be a number of seconds")
+        store = self.state.store
+        try:
+            events, done = await store.read(stream_id, after)
+            if wait and not done and not [event for event in events if event.id is not None]:
+                events, done = await self._wait(stream_id, after, wait)
+        except StreamNotFound:
+            self.fail(404, "unknown stream")
+        except ValueError as error:
+            self.fail(400, str(error))
+        self.send_json({"events": [event_json(event) for event in events], "done": done})
+
+    async def _wait(self, stream_id: str, after: str | None, wait: float) -> tuple[list[Event], bool]:
+        """Wait until an event with an id arrives (or ``wait`` passes), then read."""
+        subscription = await self.state.store.subscribe(stream_id, after)
+        try:
+            async with asyncio.timeout(wait):
+                async for event in subscription:
+                    if event.id is not None:
+                        break
+        except (TimeoutError, SlowReader):
+            pass
+        finally:
+            subscription.close()
+        return await self.state.store.read(stream_id, after)
+
+
+def event_json(event: Event) -> dict[str, str | None]:
+    return {"id": event.id, "event": event.event, "data": event.data}
+
+
+class StreamSocket(websocket.WebSocketHandler):
+    """``GET /api/streams/ID/ws``: the same events as JSON text messages."""
+
+    def initialize(self, state: AppState) -> None:
+        self.state = state
+        self.subscription: Subscription | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def open(self, stream_id: str) -> None:  # type: ignore[override]
+        after = self.get_query_argument("lastEventId", None) or None
+        try:
+            self.subscription = await self.state.store.subscribe(stream_id, after)
+        except StreamNotFound:
+            self.close(4404, "unknown stream")
+            return
+        except ValueError:
+            self.close(4400, "malformed lastEventId")
+            return
+        self.subscription.on_cut_off = lambda: self.close(4408, "reader too slow")
+        self.task = asyncio.create_task(self._send(self.subscription))
+
+    async def _send(self, subscription: Subscription) -> None:
+        try:
+            async for event in subscription:
+                await self.write_message(json.dumps(event_json(event)))
+                self.state.metrics.events_sent += 1
+            self.close(1000, "done")
+        except (websocket.WebSocketClosedError, SlowReader):
+            pass
+        finally:
+            subscription.close()
+
+    def on_close(self) -> None:
+        if self.subscription is not None:
+            self.subscription.close()
+
+    def check_origin(self, origin: str) -> bool:
+        return True  # read-only, public stream data: any page may follow it
+
+
+class ChatHandler(FollowMixin):
+    """``POST /api/chat``: start an answer; 201 with its id, or the answer
+    itself as SSE when the client asks for ``text/event-stream``."""
+
+    async def post(self) -> None:
+        config = self.state.config
+        if len(self.request.body) > config.max_body:
+            self.fail(413, f"the body is larger than {config.max_body} bytes")
+        messages, source_name = self._parse()
+        owner = self.request.remote_ip or ""
+        generations = self.state.generations
+        if generations.count(owner) >= config.max_streams_per_client:
+            self.fail(429, "too many answers in progress for this client", retry_after=5)
+        if len(generations) >= config.max_streams:
+            self.fail(503, "too many answers in progress", retry_after=5)
+        try:
+            source = self.state.make_source(source_name, messages)
+            stream_id = await generations.start(source, owner=owner)
+        except StoreFull:
+            self.fail(503, "too many answers in progress", retry_after=5)
+        if "text/event-stream" in self.request.headers.get("Accept", ""):
+            self.start_event_stream()
+            await self.follow(stream_id, None, sse_frame, sse.comment())
+            return
+        events = f"/api/streams/{stream_id}/events"
+        self.set_header("Location", events)
+        self.send_json({"id": stream_id, "events": events}, status=201)
+
+    def _parse(self) -> tuple[list[Message], str]:
+        """The messages and source name of a valid body, else a 400."""
+        config = self.state.config
+        try:
+            body = json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            self.fail(400, "the body is not valid JSON")
+        if not isinstance(body, dict):
+            self.fail(400, "the body must be a JSON object")
+        source = body.get("source", config.source)
+        if not isinstance(source, str) or source not in self.state.sources:
+            self.fail(400, f"source must be one of {', '.join(sorted(self.state.sources))}")
+        if "messages" in body:
+            messages = body["messages"]
+            if not isinstance(messages, list) or not messages or not all(_is_message(m) for m in messages):
+                self.fail(400, 'messages must be a non-empty list of {"role": ..., "content": "..."}')
+        elif "message" in body:
+            if not isinstance(body["message"], str):
+                self.fail(400, "message must be a string")
+            messages = [{"role": "user", "content": body["message"]}]
+        else:
+            self.fail(400, 'the body needs "message" or "messages"')
+        total = sum(len(message["content"]) for message in messages)
+        if not any(message["content"].strip() for message in messages):
+            self.fail(400, "the message is empty")
+        if total > config.max_message:
+            self.fail(400, f"the message is longer than {config.max_message} characters")
+        return messages, source
+
+
+def _is_message(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and value.get("role") in ("system", "user", "assistant")
+        and isinstance(value.get("content"), str)
+    )
+
+
+class CancelHandler(JSONHandler):
+    """``POST /api/streams/ID/cancel``: stop generating."""
+
+    async def post(self, stream_id: str) -> None:
+        try:
+            cancelled = await self.state.store.cancel(stream_id)
+        except StreamNotFound:
+            self.fail(404, "unknown stream")
+        self.send_json({"id": stream_id, "cancelled": cancelled}, status=202 if cancelled else 200)
+
+
+class HealthHandler(JSONHandler):
+    """``GET /healthz``: liveness, and whether the store answers."""
+
+    async def get(self) -> None:
+        healthy = await self.state.store.health()
+        self.send_json({"status": "ok" if healthy else "store unavailable"}, status=200 if healthy else 503)
+
+
+class MetricsHandler(JSONHandler):
+    """``GET /metrics``: Prometheus text format."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.finish(self.state.metrics.exposition(live_streams=len(self.state.generations)))
+
+
+class IndexHandler(JSONHandler):
+    """``GET /``: the chat page."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header(
+            "Content-Security-Policy",
+            "default-src 'none'; connect-src 'self'; style-src 'self'; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'",
+        )
+        self.finish(INDEX_PAGE)
+
+
+class NotFoundHandler(JSONHandler):
+    """Anything else: a JSON 404."""
+
+    def prepare(self) -> None:
+        self.fail(404, "not found")
+
+
+INDEX_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>renderer</title></head>
+<body><h1>renderer</h1>
+<p>The streaming answer API is up. Start an answer with
+<code>curl -X POST -d '{"message": "hi"}' http://HOST/api/chat</code>, then read
+<code>/api/streams/ID/events</code>.</p>
+</body></html>
+"""

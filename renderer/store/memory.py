@@ -1,0 +1,230 @@
+"""The default store: streams in this process's memory.
+
+Bounded: at most ``max_live`` streams generating at once (``StoreFull``
+beyond), finished streams expire ``ttl`` seconds after ``done``, and each
+subscription holds at most ``max_pending`` undelivered events before its
+reader is cut off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+
+from ..ops import apply_append
+from .base import ID_EVENTS, TAIL_EVENTS, Event, SlowReader, StreamNotFound, StreamStore, Subscription
+
+__all__ = ["MemoryStore", "StoreFull"]
+
+
+class StoreFull(Exception):
+    """Too many live streams; try again later."""
+
+
+class _Stream:
+    """One stream's log, tail and readers."""
+
+    __slots__ = ("cancel_callbacks", "done", "log", "seq", "subscribers", "tail")
+
+    def __init__(self) -> None:
+        self.log: list[Event] = []
+        self.seq = 0
+        self.tail = ""
+        self.done = False
+        self.subscribers: set[MemorySubscription] = set()
+        self.cancel_callbacks: list[Callable[[], None]] = []
+
+    def after(self, after: int) -> list[Event]:
+        """The logged events after id ``after`` (ids are 1, 2, 3... in order)."""
+        start = 0
+        for index in range(len(self.log) - 1, -1, -1):
+            event_id = self.log[index].id
+            if event_id is not None and int(event_id) <= after:
+                start = index + 1
+                break
+        return self.log[start:]
+
+
+def parse_id(event_id: str | None) -> int:
+    """An event id as this store writes them; ``ValueError`` if malformed."""
+    if event_id is None or event_id == "":
+        return 0
+    if not event_id.isascii() or not event_id.isdigit() or len(event_id) > 18:
+        raise ValueError(f"malformed event id: {event_id[:40]!r}")
+    return int(event_id)
+
+
+class MemorySubscription(Subscription):
+    """A reader's bounded queue of pending events."""
+
+    def __init__(self, stream: _Stream, replay: list[Event], max_pending: int) -> None:
+        self._stream = stream
+        self._queue: deque[Event] = deque(replay)
+        self._max_pending = max_pending
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self._overflowed = False
+        stream.subscribers.add(self)
+
+    def push(self, event: Event) -> None:
+        """Queue a live event; a reader behind gets one ``tail`` for many."""
+        queue = self._queue
+        if event.event in TAIL_EVENTS and queue and queue[-1].event in TAIL_EVENTS:
+            queue[-1] = Event("tail", self._stream.tail)
+        else:
+            queue.append(event)
+            if len(queue) > self._max_pending:
+                self._overflowed = True
+                queue.clear()
+                self._detach()
+                if self.on_cut_off is not None:
+                    self.on_cut_off()
+        self._wakeup.set()
+
+    async def __anext__(self) -> Event:
+        while True:
+            if self._overflowed:
+                raise SlowReader("reader fell too far behind")
+            if self._queue:
+                event = self._queue.popleft()
+                if event.event == "done":
+                    self.close()
+                return event
+            if self._closed:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    def close(self) -> None:
+        self._closed = True
+        self._detach()
+        self._wakeup.set()
+
+    def _detach(self) -> None:
+        self._stream.subscribers.discard(self)
+
+
+class MemoryStore(StreamStore):
+    """Streams in memory: the embedded default, and what unit tests use."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float = 600.0,
+        max_live: int = 1000,
+        max_pending: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._streams: dict[str, _Stream] = {}
+        self._finished: OrderedDict[str, float] = OrderedDict()
+        self._ttl = ttl
+        self._max_live = max_live
+        self._max_pending = max_pending
+        self._clock = clock
+
+    def _get(self, stream_id: str) -> _Stream:
+        self._expire()
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise StreamNotFound(stream_id)
+        return stream
+
+    def _expire(self) -> None:
+        """Forget finished streams older than the TTL (oldest first)."""
+        now = self._clock()
+        while self._finished:
+            stream_id, finished = next(iter(self._finished.items()))
+            if now - finished < self._ttl:
+                break
+            del self._finished[stream_id]
+            for subscription in list(self._streams.pop(stream_id).subscribers):
+                subscription.close()
+
+    @property
+    def live(self) -> int:
+        """Streams still generating."""
+        return len(self._streams) - len(self._finished)
+
+    @property
+    def subscriptions(self) -> int:
+        """Open subscriptions over all streams (a leak shows here)."""
+        return sum(len(stream.subscribers) for stream in self._streams.values())
+
+    async def create(self) -> str:
+        self._expire()
+        if self.live >= self._max_live:
+            raise StoreFull(f"{self.live} streams are live")
+        stream_id = secrets.token_urlsafe(12)
+        self._streams[stream_id] = _Stream()
+        return stream_id
+
+    async def publish(self, stream_id: str, event: str, data: str) -> Event:
+        stream = self._get(stream_id)
+        if stream.done:
+            raise ValueError(f"stream {stream_id} is done")
+        if event in ID_EVENTS:
+            stream.seq += 1
+            published = Event(event, data, str(stream.seq))
+        else:
+            published = Event(event, data)
+        if event == "tail":
+            stream.tail = data
+        elif event == "append":
+            stream.tail = apply_append(stream.tail, data)
+        elif event == "commit":
+            stream.log.append(Event("block", stream.tail, published.id))
+            stream.tail = ""
+        else:
+            if event == "replace":
+                stream.tail = ""
+            stream.log.append(published)
+        if event == "done":
+            stream.done = True
+            stream.cancel_callbacks.clear()
+            self._finished[stream_id] = self._clock()
+        for subscription in list(stream.subscribers):
+            subscription.push(published)
+        return published
+
+    def _replay(self, stream: _Stream, after: str | None) -> list[Event]:
+        events = list(stream.after(parse_id(after)))
+        if not stream.done and (stream.tail or after):
+            events.append(Event("tail", stream.tail))
+        return events
+
+    async def subscribe(self, stream_id: str, after: str | None = None) -> MemorySubscription:
+        stream = self._get(stream_id)
+        subscription = MemorySubscription(stream, self._replay(stream, after), self._max_pending)
+        if stream.done:
+            subscription.close()
+        return subscription
+
+    async def read(self, stream_id: str, after: str | None = None) -> tuple[list[Event], bool]:
+        stream = self._get(stream_id)
+        return self._replay(stream, after), stream.done
+
+    async def is_done(self, stream_id: str, after: str | None = None) -> bool:
+        stream = self._get(stream_id)
+        return stream.done and (after is None or parse_id(after) >= stream.seq)
+
+    async def cancel(self, stream_id: str) -> bool:
+        stream = self._get(stream_id)
+        if stream.done:
+            return False
+        for callback in stream.cancel_callbacks:
+            callback()
+        return True
+
+    def on_cancel(self, stream_id: str, callback: Callable[[], None]) -> None:
+        self._get(stream_id).cancel_callbacks.append(callback)
+
+    async def health(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        for stream in self._streams.values():
+            for subscription in list(stream.subscribers):
+                subscription.close()
