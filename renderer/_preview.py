@@ -14,6 +14,15 @@ incomplete line is adjusted before rendering:
 * emphasis, strikethrough and code spans left open are closed, so the text
   shows in its final style as it arrives.
 
+The preview also drops the line breaks markdown-it writes after block tags
+(``</li>\n``): a DOM keeps them as text nodes of their own, so without them
+a new list item or table row is an ``append`` that means the same as a string
+and as a DOM.
+
+When the text only grew by plain words (no character that Markdown could
+read as markup), the new words are escaped into the tail where the last ones
+went, without rendering anything.
+
 None of this changes what is committed; it only shapes the preview.
 """
 
@@ -21,7 +30,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["complete_inline", "hold_partial_line", "preview_source"]
+from .ops import split_open
+from .sanitize import escape_text
+
+__all__ = ["complete_inline", "compact", "hold_partial_line", "plain_growth", "preview_source"]
 
 # A partial line that could still turn into, or out of, a heading, setext
 # underline, thematic break, list item, fence or table delimiter row.
@@ -32,6 +44,16 @@ _DEFINITION_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)?\[")
 # A link or image at the end of the line whose destination is not closed yet.
 _OPEN_LINK = re.compile(r"!?\[[^\[\]\n]{0,500}(?:\](?:\([^()\n]{0,2000})?)?\Z")
 _CODE_RUN = re.compile(r"`+")
+# Text that cannot start, end or change any Markdown construct mid-line
+# (no linkify, no typographer: letters, digits, spaces and plain punctuation).
+_PLAIN = re.compile(r"[^\W_]|[ ,.;:?!']")
+_PLAIN_RUN = re.compile(r"(?:[^\W_]|[ ,.;:?!'])+")
+_LAST_PLAIN_RUN = re.compile(r"(?:[^\W_]|[ ,.;:?!'])+\Z")
+# A line break after a block-level tag: layout whitespace, not content.
+_BLOCK_TAG_NEWLINE = re.compile(
+    r"(</(?:blockquote|details|div|dl|dd|dt|figcaption|figure|h[1-6]|li|ol|p|pre|summary|table|tbody|td|tfoot|th|thead|tr|ul)>"
+    r"|<(?:blockquote|dl|hr|li|ol|table|tbody|tfoot|thead|tr|ul)\b[^<>]*>)\n"
+)
 _EMPHASIS = re.compile(r"\\.|~~|\*\*|\*")
 # Markers further back than this are left alone: probably not emphasis.
 _REACH = 300
@@ -111,3 +133,32 @@ def preview_source(pending: str) -> str:
         return pending[:line_start]  # may become a table header when its delimiter row arrives
     return pending[:partial_start]
 
+
+
+def plain_growth(old_raw: str, raw: str, old_source: str | None, source: str, tail: str) -> str | None:
+    """The new tail when the pending text only grew by plain words at the end
+    of its last line and the preview keeps the same shape (``None`` if not):
+    the words go, escaped, where the previous words are, in the innermost
+    element the preview leaves open."""
+    if old_source is None or not tail or not old_raw or not raw.startswith(old_raw):
+        return None
+    added = raw[len(old_raw) :]
+    closers = old_source[len(old_raw) :]
+    if (
+        not _PLAIN_RUN.fullmatch(added)
+        or not _PLAIN.fullmatch(old_raw[-1])
+        or old_raw[-1] == " "
+        or not old_source.startswith(old_raw)
+        or source != raw + closers
+    ):
+        return None
+    body, run = split_open(tail)
+    last_words = _LAST_PLAIN_RUN.search(old_raw[-8:])
+    if not run or last_words is None or not body.endswith(escape_text(last_words.group())):
+        return None
+    return body + escape_text(added) + run
+
+
+def compact(html: str) -> str:
+    """The preview HTML without layout line breaks after block tags."""
+    return _BLOCK_TAG_NEWLINE.sub(r"\1", html)

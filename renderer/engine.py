@@ -28,7 +28,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from ._commit import final_lines, open_fence, top_level_spans
-from ._preview import preview_source
+from ._preview import compact, plain_growth, preview_source
 from ._split import Split, find_split, new_block_start, sentence_cuts, splice, splice_sentences
 from .markdown import code_html, default_parser, fence_language, has_raw_html, render_blocks, top_level_blocks
 from .ops import Op, diff_tail
@@ -143,12 +143,16 @@ class MarkdownStream:
         self._clock = clock
         self._last_flush = -math.inf
         self._pending = ""
+        self._incoming: list[str] = []
+        self._incoming_size = 0
         self._carriage_return = False
         self._scanned = 0
         self._fence: _OpenFence | None = None
         self._tail = ""
         self._preview_source: str | None = None
         """What the tail was rendered from, to skip rendering it again."""
+        self._preview_raw = ""
+        """The pending text ``_preview_source`` was made from."""
         self._split: Split | None = None
         """How to cut a pending list or table into items for the preview."""
         self._items: dict[str, str] = {}
@@ -162,7 +166,10 @@ class MarkdownStream:
         """Add text; returns the ops it causes (none while coalescing)."""
         if self._closed:
             raise RuntimeError("feed() after close()")
-        self._pending += self._normalize(chunk)
+        if self._carriage_return or "\r" in chunk or "\0" in chunk:
+            chunk = self._normalize(chunk)
+        self._incoming.append(chunk)
+        self._incoming_size += len(chunk)
         if self._clock() - self._last_flush < self._wait():
             return []
         return self.flush()
@@ -172,11 +179,20 @@ class MarkdownStream:
         (an open code block is cheap to update, whatever its size)."""
         if self._fence is not None:
             return self._interval
-        return self._interval * max(1.0, len(self._pending) / PREVIEW_BUDGET)
+        return self._interval * max(1.0, (len(self._pending) + self._incoming_size) / PREVIEW_BUDGET)
+
+    def _take_incoming(self) -> None:
+        """Move buffered chunks into the pending text (joined once per flush:
+        adding to a long string at every chunk would copy it every time)."""
+        if self._incoming:
+            self._pending += "".join(self._incoming)
+            self._incoming.clear()
+            self._incoming_size = 0
 
     def flush(self) -> list[Op]:
         """Commit what is final and bring the tail up to date now."""
         self._last_flush = self._clock()
+        self._take_incoming()
         ops: list[Op] = []
         while self._advance(ops):
             pass
@@ -190,6 +206,7 @@ class MarkdownStream:
         if self._closed:
             return []
         self._closed = True
+        self._take_incoming()
         if self._carriage_return:
             self._pending += "\n"
         ops: list[Op] = []
@@ -259,10 +276,18 @@ class MarkdownStream:
         if self._fence is not None:
             partial = self._pending.rfind("\n") + 1
             return self._fence.html(self._pending[max(partial, self._fence.scanned) :])
-        source = preview_source(self._pending)
+        raw, previous = self._pending, self._preview_raw
+        source = preview_source(raw)
+        self._preview_raw = raw
         if source == self._preview_source:
             return self._tail
+        grown = plain_growth(previous, raw, self._preview_source, source, self._tail)
         self._preview_source = source
+        if grown is not None:
+            return grown
+        return compact(self._render_preview(source))
+
+    def _render_preview(self, source: str) -> str:
         env: dict[str, Any] = {"references": dict(self._references)}
         boundary = new_block_start(source)
         if boundary:
@@ -292,19 +317,27 @@ class MarkdownStream:
         cuts = sentence_cuts(line)
         if len(cuts) > 1:
             sources = [line[start:end] for start, end in zip(cuts, cuts[1:] + [len(line)])]
-            parts = [self._cached(source, env) for source in sources[:-1]]
-            parts.append(self._render(sources[-1], env))
+            parts = [self._cached(sources[0], env)]
+            parts += [self._cached(source, env, self._render_sentence) for source in sources[1:-1]]
+            parts.append(self._render_sentence(sources[-1], env))
             spliced = splice_sentences(parts, sources)
             if spliced is not None:
                 return spliced
         return self._render(line, env)
 
-    def _cached(self, source: str, env: dict[str, Any]) -> str:
+    def _cached(self, source: str, env: dict[str, Any], render: Callable[[str, dict[str, Any]], str] | None = None) -> str:
         """Preview HTML of a complete item or sentence, rendered once."""
         html = self._items.get(source)
         if html is None:
-            html = self._items[source] = self._render(source, env)
+            html = self._items[source] = (render or self._render)(source, env)
         return html
+
+    def _render_sentence(self, sentence: str, env: dict[str, Any]) -> str:
+        """A sentence that continues a paragraph (it cannot start a block),
+        rendered as one: inline parsing only, the cheap part of markdown-it."""
+        tokens = self._md.parseInline(sentence.strip(" "), env)
+        html = f"<p>{self._md.renderer.render(tokens, self._md.options, env)}</p>\n"
+        return self._sanitize(html) if has_raw_html(tokens) else html
 
     def _render(self, source: str, env: dict[str, Any]) -> str:
         """Preview HTML of ``source``: each block sanitized if it holds author HTML

@@ -111,6 +111,10 @@ def apply_append(tail: str, html: str) -> str:
     while (match := _END_TAG.match(rest)) is not None:
         if popped == len(units) or units[popped][0] != match.group(1).lower():
             raise ValueError(f"append closes {match.group()!r}, which is not open there")
+        if units[popped][1] != match.group():
+            # Whitespace after the end tag would move in the string but not in
+            # a DOM (where it is a node of its own): not expressible as append.
+            raise ValueError(f"append closes {match.group()!r}, which is followed by whitespace")
         popped += 1
         rest = rest[match.end() :]
         stripped = rest.lstrip(HTML_WHITESPACE)

@@ -1,0 +1,468 @@
+"""The ``upstream`` source: an answer streamed from an OpenAI-compatible API.
+
+:func:`upstream` POSTs ``{"model", "messages", "stream": true}`` to
+``{url}/chat/completions`` and yields each ``choices[0].delta.content`` as
+it arrives.  The response is read as Server-Sent Events by
+:class:`SSEDecoder`, which follows the WHATWG parser (CR, LF and CRLF line
+ends, comments, ``data:`` with or without its space, one BOM dropped) and
+decodes UTF-8 incrementally, so a character cut between network reads is
+still whole and invalid bytes become U+FFFD.
+
+Errors: every failure ends the iterator with
+:class:`~renderer.generation.SourceError`, whose message readers see, so it
+is short, fixed wording plus at most the upstream's own error message
+(cleaned, truncated, the API key blanked out); never a traceback::
+
+    SourceError
+    ├── could not connect        refused, unknown host, TLS, connect timeout
+    ├── answered HTTP <status>   any non-2xx, with {"error": {"message"}} if sent
+    ├── not an event stream      a 2xx whose Content-Type is not text/event-stream
+    ├── sent nothing for N s     the idle timeout: no bytes at all for N seconds
+    ├── took longer than N s     the overall cap (``total_timeout``)
+    ├── malformed data           a data line that is not JSON or not a chunk
+    ├── reported an error        a chunk ``{"error": ...}`` mid-stream
+    └── ended early              the stream ended before the answer did
+
+A stream that ends without ``data: [DONE]`` is accepted when a chunk
+already carried a ``finish_reason`` (some compatible servers never send
+``[DONE]``; the answer is whole) and is an error otherwise (a connection cut
+mid-answer looks exactly like that, and showing half an answer as complete
+would mislead).
+
+Cleanup: when the consumer stops early (``aclose()``, cancellation, or an
+error), the HTTP connection is closed at once, so the upstream stops
+generating (and billing) too, and the request's own task ends with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import logging
+import re
+import socket
+import ssl
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tornado import httputil
+from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.iostream import IOStream
+from tornado.netutil import Resolver
+from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
+from tornado.tcpclient import TCPClient
+
+from .generation import SourceError
+from .sources import Message
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
+    "MAX_LINE",
+    "SSEDecoder",
+    "ServerEvent",
+    "chat_completions_url",
+    "upstream",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds without a single byte from the upstream before giving up.  Long
+enough for a slow first token of a big model; servers that think longer
+send keep-alive comments, which count as bytes."""
+DEFAULT_CONNECT_TIMEOUT = 10.0
+"""Seconds to open the connection (DNS, TCP and TLS)."""
+DEFAULT_TOTAL_TIMEOUT = 600.0
+"""Seconds for the whole answer: a server that trickles keep-alives forever
+must not hold a generation slot forever."""
+MAX_LINE = 1 << 20
+"""Characters in one SSE line: a chunk is far smaller; more is a broken or
+hostile server, and buffering it would cost memory."""
+
+_PATH = "/chat/completions"
+_ERROR_BODY_LIMIT = 64 * 1024
+"""Bytes of an error response read for its message; the rest is dropped."""
+_UPSTREAM_MESSAGE_LIMIT = 300
+_SETTLE = 2.0
+"""Seconds to wait, after closing the connection, for tornado to report the
+request finished (it does so within a loop iteration or two)."""
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerEvent:
+    """One dispatched Server-Sent Event."""
+
+    data: str
+    """The ``data`` lines, joined with LF."""
+    event: str = "message"
+    """The ``event`` field (``message`` when the event had none)."""
+
+
+class SSEDecoder:
+    """Bytes of an event stream in, dispatched events out (WHATWG rules).
+
+    Feed it network chunks cut anywhere: mid-character, mid-line, between
+    the CR and LF of a CRLF.  ``id`` and ``retry`` are parsed away but not
+    kept: a one-shot request never reconnects.
+    """
+
+    def __init__(self, *, max_line: int = MAX_LINE) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._max_line = max_line
+        self._started = False
+        self._skip_lf = False
+        self._line: list[str] = []
+        self._line_size = 0
+        self._data: list[str] = []
+        self._event = ""
+
+    def feed(self, chunk: bytes) -> list[ServerEvent]:
+        """The events that ``chunk`` completes; ``ValueError`` for a line
+        longer than ``max_line``."""
+        return self._text(self._decoder.decode(chunk))
+
+    def close(self) -> None:
+        """End of stream: what is left is dropped, as browsers drop it.  An
+        event without its closing blank line may have been cut short."""
+        self._decoder.decode(b"", final=True)
+        self._line.clear()
+        self._line_size = 0
+        self._data.clear()
+        self._event = ""
+
+    def _text(self, text: str) -> list[ServerEvent]:
+        if not self._started:
+            if not text:
+                return []
+            self._started = True
+            if text[0] == "\ufeff":
+                text = text[1:]
+        if self._skip_lf and text:
+            self._skip_lf = False
+            if text[0] == "\n":
+                text = text[1:]
+        events: list[ServerEvent] = []
+        start = 0
+        for match in _LINE_END.finditer(text):
+            self._line.append(text[start : match.start()])
+            line = "".join(self._line)
+            self._line.clear()
+            self._line_size = 0
+            start = match.end()
+            # A CR that ends the chunk may be the first half of a CRLF.
+            self._skip_lf = start == len(text) and match.group() == "\r"
+            event = self._field(line)
+            if event is not None:
+                events.append(event)
+        rest = text[start:]
+        if rest:
+            self._line.append(rest)
+            self._line_size += len(rest)
+            if self._line_size > self._max_line:
+                raise ValueError(f"an SSE line is longer than {self._max_line} characters")
+        return events
+
+    def _field(self, line: str) -> ServerEvent | None:
+        if not line:
+            return self._dispatch()
+        if line[0] == ":":
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        return None
+
+    def _dispatch(self) -> ServerEvent | None:
+        data, event = self._data, self._event
+        self._data, self._event = [], ""
+        if not data:
+            return None
+        return ServerEvent("\n".join(data), event or "message")
+
+
+def chat_completions_url(url: str) -> str:
+    """The endpoint for a base URL (``http://host/v1``) or the endpoint
+    itself; a query string (Azure's ``api-version``) is kept."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SourceError("the model API is misconfigured (its URL must start with http:// or https://)")
+    path = parts.path.rstrip("/")
+    if not path.endswith(_PATH):
+        path += _PATH
+    return urllib.parse.urlunsplit(parts._replace(path=path, fragment=""))
+
+
+class _Connections(TCPClient):
+    """A TCPClient that remembers the connection it opened.
+
+    Tornado's HTTP client has no public way to abort a request in flight
+    (closing the client leaves active requests running); closing the
+    request's stream does, and this is where the stream can be reached.
+    """
+
+    def __init__(self, resolver: Resolver, on_connect: Callable[[], None]) -> None:
+        super().__init__(resolver=resolver)
+        self._on_connect = on_connect
+        self.streams: list[IOStream] = []
+        self.aborted = False
+
+    async def connect(self, *args: Any, **kwargs: Any) -> IOStream:
+        stream = await super().connect(*args, **kwargs)
+        if self.aborted:
+            stream.close()  # the consumer left while we were connecting
+        else:
+            self.streams.append(stream)
+            self._on_connect()
+        return stream
+
+    def abort(self) -> None:
+        self.aborted = True
+        for stream in self.streams:
+            stream.close()
+
+
+@dataclass(slots=True)
+class _Head:
+    """The response's status line and headers, before any of its body."""
+
+    code: int
+    headers: httputil.HTTPHeaders
+
+
+class _HeadReader:
+    """Collects ``header_callback`` lines into a :class:`_Head`."""
+
+    def __init__(self, deliver: Callable[[_Head], None]) -> None:
+        self._deliver = deliver
+        self._code: int | None = None
+        self._headers = httputil.HTTPHeaders()
+
+    def __call__(self, line: str) -> None:
+        if self._code is None:
+            self._code = httputil.parse_response_start_line(line.strip()).code
+        elif line in ("\r\n", "\n"):
+            self._deliver(_Head(self._code, self._headers))
+            self._code, self._headers = None, httputil.HTTPHeaders()
+        else:
+            self._headers.parse_line(line.rstrip("\r\n"))
+
+
+class _Connected:
+    """Queued when the TCP (and TLS) connection is up: the idle timeout
+    starts counting from here, not from the connect."""
+
+
+_CONNECTED: Final = _Connected()
+
+
+def _clean(message: str, api_key: str | None) -> str:
+    """An upstream's message, fit to show a reader: one line, short, and
+    without the API key (some servers echo what they were sent)."""
+    if api_key:
+        message = message.replace(api_key, "[redacted]")
+    message = " ".join(_CONTROL.sub(" ", message).split())
+    if len(message) > _UPSTREAM_MESSAGE_LIMIT:
+        message = message[: _UPSTREAM_MESSAGE_LIMIT - 1].rstrip() + "…"
+    return message
+
+
+def _error_message(value: Any) -> str | None:
+    """The message of ``{"error": {"message": ...}}`` and its usual variants."""
+    if not isinstance(value, dict):
+        return None
+    error = value.get("error")
+    if isinstance(error, dict):
+        error = error.get("message")
+    if isinstance(error, str) and error.strip():
+        return error
+    message = value.get("message")
+    if isinstance(message, str) and message.strip():
+        return message
+    return None
+
+
+def _http_error(code: int, body: bytes, api_key: str | None) -> SourceError:
+    text = f"the model API answered HTTP {code}"
+    try:
+        detail = _error_message(json.loads(body.decode("utf-8", "replace")))
+    except ValueError:
+        detail = None
+    if detail is not None:
+        text += f": {_clean(detail, api_key)}"
+    return SourceError(text)
+
+
+def _media_type(headers: httputil.HTTPHeaders) -> str:
+    return headers.get("Content-Type", "").partition(";")[0].strip().lower()
+
+
+def _failure(error: BaseException, *, connected: bool, connect_timeout: float, total_timeout: float | None) -> SourceError:
+    """The reader's message for a request that ended with an exception."""
+    if isinstance(error, HTTPTimeoutError):
+        if not connected:
+            return SourceError(f"could not connect to the model API within {connect_timeout:g} s")
+        return SourceError(f"the model API took longer than {total_timeout or 0:g} s")
+    if isinstance(error, (HTTPStreamClosedError, ConnectionResetError, BrokenPipeError)) and connected:
+        return SourceError("the model API closed the connection before the answer was complete")
+    if isinstance(error, ConnectionRefusedError):
+        return SourceError("could not connect to the model API (connection refused)")
+    if isinstance(error, socket.gaierror):
+        return SourceError("could not connect to the model API (unknown host)")
+    if isinstance(error, ssl.SSLError):
+        return SourceError("could not connect to the model API (TLS failed)")
+    if isinstance(error, OSError | HTTPStreamClosedError):
+        return SourceError("could not connect to the model API")
+    logger.warning("upstream request failed: %r", error)
+    return SourceError("the model API request failed")
+
+
+def _content(chunk: Any, api_key: str | None) -> tuple[str | None, bool]:
+    """A chunk's ``choices[0].delta.content`` and whether it ends the answer."""
+    if not isinstance(chunk, dict):
+        raise SourceError("the model API sent malformed data")
+    if "error" in chunk:
+        detail = _error_message(chunk)
+        suffix = f": {_clean(detail, api_key)}" if detail else ""
+        raise SourceError(f"the model API reported an error{suffix}")
+    choices = chunk.get("choices")
+    if not choices:
+        return None, False  # usage or prompt-filter chunks carry none
+    choice = choices[0] if isinstance(choices, list) else None
+    if not isinstance(choice, dict):
+        raise SourceError("the model API sent malformed data")
+    delta = choice.get("delta") or {}
+    content = delta.get("content") if isinstance(delta, dict) else None
+    if content is not None and not isinstance(content, str):
+        raise SourceError("the model API sent malformed data")
+    return content, choice.get("finish_reason") is not None
+
+
+async def upstream(
+    messages: Sequence[Message],
+    *,
+    url: str,
+    model: str,
+    api_key: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT,
+) -> AsyncIterator[str]:
+    """The answer of an OpenAI-compatible chat API, piece by piece as it
+    streams in; failures raise :class:`SourceError` (see the module)."""
+    endpoint = chat_completions_url(url)
+    queue: asyncio.Queue[_Head | bytes | _Connected | asyncio.Future[HTTPResponse]] = asyncio.Queue()
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "Accept-Encoding": "identity"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    request = HTTPRequest(
+        endpoint,
+        method="POST",
+        headers=headers,
+        body=json.dumps({"model": model, "messages": list(messages), "stream": True}),
+        connect_timeout=connect_timeout,
+        request_timeout=total_timeout or 0,  # 0: none (None would mean tornado's 20 s)
+        follow_redirects=False,  # a redirected POST may turn into a GET; say so instead
+        decompress_response=False,  # compressed streams arrive in bursts
+        header_callback=_HeadReader(queue.put_nowait),
+        streaming_callback=queue.put_nowait,
+    )
+    # The simple client by name: aborting relies on its TCPClient, and one
+    # client per answer means closing it touches no one else's requests.
+    client = SimpleAsyncHTTPClient(force_instance=True)
+    connections = client.tcp_client = _Connections(client.resolver, lambda: queue.put_nowait(_CONNECTED))
+    fetch = client.fetch(request, raise_error=False)
+    fetch.add_done_callback(queue.put_nowait)
+    connected = False
+    head: _Head | None = None
+    decoder = SSEDecoder()
+    error_body = bytearray()
+    finished = False
+    try:
+        while True:
+            bound = timeout if connected else connect_timeout + timeout
+            try:
+                async with asyncio.timeout(bound):
+                    item = await queue.get()
+            except TimeoutError:
+                if connected:
+                    raise SourceError(f"the model API sent nothing for {timeout:g} s") from None
+                raise SourceError(f"could not connect to the model API within {connect_timeout:g} s") from None
+            if isinstance(item, _Connected):
+                connected = True
+            elif isinstance(item, _Head):
+                head = item
+                if 200 <= head.code < 300:
+                    media_type = _media_type(head.headers)
+                    if media_type != "text/event-stream":
+                        shown = _clean(media_type, None)[:60] or "none"
+                        raise SourceError(f"the model API did not answer with an event stream (content type {shown})")
+                    if head.headers.get("Content-Encoding", "identity").lower() != "identity":
+                        raise SourceError("the model API sent a compressed stream")
+            elif isinstance(item, bytes):
+                if head is None or not 200 <= head.code < 300:
+                    error_body += item
+                    if len(error_body) >= _ERROR_BODY_LIMIT:
+                        raise _http_error(head.code if head else 0, bytes(error_body[:_ERROR_BODY_LIMIT]), api_key)
+                    continue
+                try:
+                    events = decoder.feed(item)
+                except ValueError:
+                    raise SourceError("the model API sent malformed data") from None
+                for event in events:
+                    if event.data == "[DONE]":
+                        return
+                    try:
+                        chunk = json.loads(event.data)
+                    except ValueError:
+                        raise SourceError("the model API sent malformed data") from None
+                    content, ends = _content(chunk, api_key)
+                    finished = finished or ends
+                    if content:
+                        yield content
+            else:  # the request is over
+                error = item.exception()
+                if isinstance(error, HTTPClientError) and error.response is not None:
+                    error = None  # a status code, handled below with the body
+                if head is not None and isinstance(error, HTTPStreamClosedError | ConnectionError):
+                    error = None  # the server hung up mid-body: judged as an end below
+                if error is not None:
+                    raise _failure(
+                        error, connected=connected, connect_timeout=connect_timeout, total_timeout=total_timeout
+                    )
+                if head is None:  # cannot happen: tornado reports the head first
+                    raise SourceError("the model API request failed")
+                if not 200 <= head.code < 300:
+                    raise _http_error(head.code, bytes(error_body), api_key)
+                decoder.close()  # an unfinished last event is dropped
+                if finished:
+                    return
+                raise SourceError("the model API ended the answer before it was complete")
+    finally:
+        await _close(client, connections, fetch)
+
+
+async def _close(client: SimpleAsyncHTTPClient, connections: _Connections, fetch: asyncio.Future[HTTPResponse]) -> None:
+    """Abort the request if it is still running and let tornado finish it.
+
+    A request still connecting cannot be interrupted: its stream is closed
+    the moment it connects, within ``connect_timeout``."""
+    connections.abort()
+    if not fetch.done() and connections.streams:
+        await asyncio.wait({fetch}, timeout=_SETTLE)
+    if fetch.done():
+        if not fetch.cancelled():
+            fetch.exception()  # retrieved, so asyncio does not log it
+    else:
+        fetch.add_done_callback(lambda future: future.cancelled() or future.exception())
+    client.close()
