@@ -9,7 +9,7 @@ so the line after a closing line must be complete too.
 Given the top-level blocks of the complete lines (``n`` of them), a block
 spanning lines ``[start, end)`` is final when
 
-1. it is a heading, thematic break or closed fence and line ``end`` is
+1. it is a closed fence, or a heading or thematic break and line ``end`` is
    complete (a heading-looking line can still become a table header);
 2. it is neither a list nor an indented code block (the only blocks that
    continue past a blank line) and line ``end`` is a complete blank line;
@@ -74,7 +74,9 @@ def final_lines(blocks: Sequence[Block], lines: Sequence[str]) -> int:
     final = 0
     for index, block in enumerate(blocks):
         end = block.end
-        if block.type in _SELF_CLOSING and end < n and (block.type != "fence" or _is_closed_fence(block)):
+        if block.type == "fence" and end <= n and _is_closed_fence(block):
+            final = max(final, end)  # its complete closing line ends it; nothing can reopen it
+        elif block.type in _SELF_CLOSING and end < n:
             final = max(final, end)
         if block.type not in _CONTINUES_AFTER_BLANK and end < n and _is_blank(lines, end):
             final = max(final, end + 1)

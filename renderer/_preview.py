@@ -41,14 +41,18 @@ _AMBIGUOUS_LINE = re.compile(r"[ \t]*(?:[-+*=_#`~|:>]|\d{1,9}[.)]?|[ \t])*")
 # A line that may start a link reference definition (possibly inside a
 # quote or list item).
 _DEFINITION_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)?\[")
+# A fence opening (possibly in a quote or list item): its info string is
+# still arriving, and without its newline it reads as inline code.
+_FENCE_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(?:`{3,}|~{3,})")
 # A link or image at the end of the line whose destination is not closed yet.
 _OPEN_LINK = re.compile(r"!?\[[^\[\]\n]{0,500}(?:\](?:\([^()\n]{0,2000})?)?\Z")
 _CODE_RUN = re.compile(r"`+")
 # Text that cannot start, end or change any Markdown construct mid-line
 # (no linkify, no typographer: letters, digits, spaces and plain punctuation).
-_PLAIN = re.compile(r"[^\W_]|[ ,.;:?!']")
-_PLAIN_RUN = re.compile(r"(?:[^\W_]|[ ,.;:?!'])+")
-_LAST_PLAIN_RUN = re.compile(r"(?:[^\W_]|[ ,.;:?!'])+\Z")
+# (No ";": it can complete an entity; no "<": letters can complete a tag.)
+_PLAIN = re.compile(r"[^\W_]|[ ,.:?!']")
+_PLAIN_RUN = re.compile(r"(?:[^\W_]|[ ,.:?!'])+")
+_LAST_PLAIN_RUN = re.compile(r"(?:[^\W_]|[ ,.:?!'])+\Z")
 # A line break after a block-level tag: layout whitespace, not content.
 _BLOCK_TAG_NEWLINE = re.compile(
     r"(</(?:blockquote|details|div|dl|dd|dt|figcaption|figure|h[1-6]|li|ol|p|pre|summary|table|tbody|td|tfoot|th|thead|tr|ul)>"
@@ -62,7 +66,7 @@ _REACH = 300
 def hold_partial_line(pending: str, partial_start: int) -> bool:
     """Whether the preview should leave out the incomplete last line."""
     partial = pending[partial_start:]
-    if _AMBIGUOUS_LINE.fullmatch(partial):
+    if _AMBIGUOUS_LINE.fullmatch(partial) or _FENCE_START.match(partial):
         return True
     blank = pending.rfind("\n\n", 0, partial_start)
     run_start = blank + 2 if blank >= 0 else 0
@@ -125,14 +129,14 @@ def preview_source(pending: str) -> str:
     line_start = pending.rfind("\n", 0, max(partial_start - 1, 0)) + 1
     last_line = pending[line_start:partial_start]
     partial = pending[partial_start:]
-    if partial and "|" in partial and "|" in last_line:
-        return pending[:partial_start]  # a table row shows when complete, not cell by cell
-    if partial and not hold_partial_line(pending, partial_start):
+    # A table row shows when complete, not cell by cell.
+    in_table = "|" in last_line or partial.lstrip(" ").startswith("|")
+    if partial and not in_table and not hold_partial_line(pending, partial_start):
         return pending[:partial_start] + complete_inline(partial)
-    if "|" in last_line and "|" not in pending[max(pending.rfind("\n", 0, max(line_start - 1, 0)), 0) : line_start]:
+    line_before = pending[pending.rfind("\n", 0, max(line_start - 1, 0)) + 1 : line_start]
+    if "|" in last_line and "|" not in line_before and not last_line.lstrip(" ").startswith("#"):
         return pending[:line_start]  # may become a table header when its delimiter row arrives
     return pending[:partial_start]
-
 
 
 def plain_growth(old_raw: str, raw: str, old_source: str | None, source: str, tail: str) -> str | None:
@@ -150,6 +154,7 @@ def plain_growth(old_raw: str, raw: str, old_source: str | None, source: str, ta
         or old_raw[-1] == " "
         or not old_source.startswith(old_raw)
         or source != raw + closers
+        or "<" in raw[raw.rfind("\n") + 1 :]
     ):
         return None
     body, run = split_open(tail)

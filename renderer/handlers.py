@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 STREAM_ID = r"([A-Za-z0-9_-]{1,64})"
 MAX_POLL_WAIT = 30.0
+MAX_BATCH = 256
+"""Events written with one flush when a reader has many waiting (a replay)."""
 
 
 class JSONHandler(web.RequestHandler):
@@ -115,18 +117,24 @@ class FollowMixin(JSONHandler):
         if after is not None:
             state.metrics.resumes += 1
         try:
+            await self.flush()  # headers and the first frame now, not with the first event
             while True:
-                try:
-                    event = await asyncio.wait_for(anext(subscription), state.config.heartbeat)
-                except asyncio.TimeoutError:
-                    self.write(heartbeat)
+                events = subscription.take_ready(MAX_BATCH)
+                if events:
+                    self.write(b"".join(map(frame, events)))
+                    state.metrics.events_sent += len(events)
+                elif subscription.finished:
+                    break
                 else:
-                    self.write(frame(event))
-                    state.metrics.events_sent += 1
+                    try:
+                        async with asyncio.timeout(state.config.heartbeat):
+                            await subscription.wait()
+                    except TimeoutError:
+                        self.write(heartbeat)
+                    else:
+                        continue
                 await self.flush()
-        except (StopAsyncIteration, iostream.StreamClosedError):
-            pass
-        except SlowReader:
+        except (iostream.StreamClosedError, SlowReader):
             pass
         finally:
             subscription.close()
@@ -276,6 +284,7 @@ class ChatHandler(FollowMixin):
         except StoreFull:
             self.fail(503, "too many answers in progress", retry_after=5)
         if "text/event-stream" in self.request.headers.get("Accept", ""):
+            self.set_header("X-Stream-Id", stream_id)  # to resume with GET .../events
             self.start_event_stream()
             await self.follow(stream_id, None, sse_frame, sse.comment())
             return

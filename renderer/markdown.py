@@ -35,6 +35,7 @@ from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
 from ._urls import is_allowed_url
+from .highlight import highlight_code
 from .sanitize import CODE_LANGUAGE, DEFAULT_SANITIZER, LINK_REL, escape_text
 
 __all__ = [
@@ -180,8 +181,19 @@ def has_raw_html(block: Sequence[Token]) -> bool:
 def render_blocks(
     md: MarkdownIt, tokens: Sequence[Token], env: EnvType, sanitize: Callable[[str], str] = DEFAULT_SANITIZER
 ) -> list[str]:
-    """Render and sanitize each top-level block on its own."""
-    return [sanitize(md.renderer.render(block, md.options, env)) for block in top_level_blocks(tokens)]
+    """Render and sanitize each top-level block on its own; a fenced code
+    block in a language Pygments knows is highlighted instead."""
+    return [highlighted(block) or sanitize(md.renderer.render(block, md.options, env)) for block in top_level_blocks(tokens)]
+
+
+def highlighted(block: Sequence[Token]) -> str | None:
+    """A top-level fence, highlighted (built from its text: nothing to sanitize)."""
+    if len(block) != 1 or block[0].type != "fence":
+        return None
+    language = fence_language(block[0].info)
+    code = highlight_code(block[0].content, language) if CODE_LANGUAGE.fullmatch(language) else None
+    return None if code is None else f'<pre><code class="language-{language}">{code}</code></pre>\n'
+
 
 
 @functools.cache

@@ -57,6 +57,7 @@ __all__ = [
     "check_allowlist",
     "clean",
     "escape_text",
+    "normalize_text",
     "sanitize",
 ]
 
@@ -87,6 +88,7 @@ ALLOWED_ATTRIBUTES: Mapping[str, frozenset[str]] = MappingProxyType(
         "details": frozenset({"open"}),
         "img": frozenset({"src", "alt", "title", "width", "height"}),
         "ol": frozenset({"start"}),
+        "span": frozenset({"class"}),
         "td": frozenset({"align", "colspan", "rowspan"}),
         "th": frozenset({"align", "colspan", "rowspan"}),
     }
@@ -108,6 +110,8 @@ CODE_LANGUAGE = re.compile(r"[A-Za-z0-9_+#-]{1,40}")
 ATTRIBUTE_VALUES: Mapping[tuple[str, str], re.Pattern[str]] = MappingProxyType(
     {
         ("code", "class"): re.compile("language-" + CODE_LANGUAGE.pattern),
+        # Pygments' short token classes, as renderer.highlight writes them
+        ("span", "class"): re.compile("hl-[a-z0-9]{1,4}"),
         ("td", "align"): re.compile("left|center|right"),
         ("th", "align"): re.compile("left|center|right"),
     }
@@ -395,10 +399,15 @@ def escape_text(text: str) -> str:
     and writes U+00A0 as ``&nbsp;`` as nh3 does, so that either backend
     leaves the result as it is.
     """
-    text = _SURROGATES.sub("\ufffd", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = normalize_text(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("\xa0", "&nbsp;")  # what nh3 writes; bleach keeps both
+    return text.replace("\xa0", "&nbsp;")  # what nh3 writes; bleach keeps both
+
+
+def normalize_text(text: str) -> str:
+    """Text as it comes out of the sanitizer, before escaping: lone surrogates
+    as U+FFFD, CR and CRLF as LF, invisible control characters as "?"."""
+    text = _SURROGATES.sub("\ufffd", text).replace("\r\n", "\n").replace("\r", "\n")
     return str(INVISIBLE_CHARACTERS_RE.sub(INVISIBLE_REPLACEMENT_CHAR, text))
 
 

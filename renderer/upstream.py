@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from tornado import httputil
-from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.iostream import IOStream
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
@@ -62,7 +62,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TOTAL_TIMEOUT",
-    "MAX_LINE",
+    "MAX_EVENT",
     "SSEDecoder",
     "ServerEvent",
     "chat_completions_url",
@@ -80,9 +80,9 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_TOTAL_TIMEOUT = 600.0
 """Seconds for the whole answer: a server that trickles keep-alives forever
 must not hold a generation slot forever."""
-MAX_LINE = 1 << 20
-"""Characters in one SSE line: a chunk is far smaller; more is a broken or
-hostile server, and buffering it would cost memory."""
+MAX_EVENT = 1 << 20
+"""Characters in one SSE line, and in one event's data: a chunk is far
+smaller; more is a broken or hostile server, and buffering it costs memory."""
 
 _PATH = "/chat/completions"
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -92,7 +92,9 @@ _SETTLE = 2.0
 """Seconds to wait, after closing the connection, for tornado to report the
 request finished (it does so within a loop iteration or two)."""
 _LINE_END = re.compile(r"\r\n|\r|\n")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Control, zero-width and bidi-override characters: nothing a reader needs
+# in an error message, and some could make it read as something else.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,19 +115,20 @@ class SSEDecoder:
     kept: a one-shot request never reconnects.
     """
 
-    def __init__(self, *, max_line: int = MAX_LINE) -> None:
+    def __init__(self, *, max_size: int = MAX_EVENT) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._max_line = max_line
+        self._max_size = max_size
         self._started = False
         self._skip_lf = False
         self._line: list[str] = []
         self._line_size = 0
         self._data: list[str] = []
+        self._data_size = 0
         self._event = ""
 
     def feed(self, chunk: bytes) -> list[ServerEvent]:
-        """The events that ``chunk`` completes; ``ValueError`` for a line
-        longer than ``max_line``."""
+        """The events that ``chunk`` completes; ``ValueError`` for a line or
+        an event longer than ``max_size``."""
         return self._text(self._decoder.decode(chunk))
 
     def close(self) -> None:
@@ -135,6 +138,7 @@ class SSEDecoder:
         self._line.clear()
         self._line_size = 0
         self._data.clear()
+        self._data_size = 0
         self._event = ""
 
     def _text(self, text: str) -> list[ServerEvent]:
@@ -165,8 +169,8 @@ class SSEDecoder:
         if rest:
             self._line.append(rest)
             self._line_size += len(rest)
-            if self._line_size > self._max_line:
-                raise ValueError(f"an SSE line is longer than {self._max_line} characters")
+            if self._line_size > self._max_size:
+                raise ValueError(f"an SSE line is longer than {self._max_size} characters")
         return events
 
     def _field(self, line: str) -> ServerEvent | None:
@@ -179,13 +183,16 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_size += len(value) + 1
+            if self._data_size > self._max_size:
+                raise ValueError(f"an SSE event is longer than {self._max_size} characters")
         elif name == "event":
             self._event = value
         return None
 
     def _dispatch(self) -> ServerEvent | None:
         data, event = self._data, self._event
-        self._data, self._event = [], ""
+        self._data, self._data_size, self._event = [], 0, ""
         if not data:
             return None
         return ServerEvent("\n".join(data), event or "message")
@@ -270,7 +277,8 @@ def _clean(message: str, api_key: str | None) -> str:
     """An upstream's message, fit to show a reader: one line, short, and
     without the API key (some servers echo what they were sent)."""
     if api_key:
-        message = message.replace(api_key, "[redacted]")
+        # Whole tokens only: a short dummy key ("x") must not eat letters.
+        message = re.sub(rf"(?<![\w-]){re.escape(api_key)}(?![\w-])", "[redacted]", message)
     message = " ".join(_CONTROL.sub(" ", message).split())
     if len(message) > _UPSTREAM_MESSAGE_LIMIT:
         message = message[: _UPSTREAM_MESSAGE_LIMIT - 1].rstrip() + "…"
@@ -341,6 +349,8 @@ def _content(chunk: Any, api_key: str | None) -> tuple[str | None, bool]:
     choice = choices[0] if isinstance(choices, list) else None
     if not isinstance(choice, dict):
         raise SourceError("the model API sent malformed data")
+    if choice.get("index", 0) != 0:
+        return None, False  # another choice (n > 1): this answer is choice 0
     delta = choice.get("delta") or {}
     content = delta.get("content") if isinstance(delta, dict) else None
     if content is not None and not isinstance(content, str):
@@ -431,9 +441,7 @@ async def upstream(
                     if content:
                         yield content
             else:  # the request is over
-                error = item.exception()
-                if isinstance(error, HTTPClientError) and error.response is not None:
-                    error = None  # a status code, handled below with the body
+                error = item.exception()  # a status code is not one: raise_error=False
                 if head is not None and isinstance(error, HTTPStreamClosedError | ConnectionError):
                     error = None  # the server hung up mid-body: judged as an end below
                 if error is not None:
@@ -448,6 +456,10 @@ async def upstream(
                 if finished:
                     return
                 raise SourceError("the model API ended the answer before it was complete")
+    except SourceError as error:
+        # For operators: the host (no credentials, no path) and the reason.
+        logger.warning("upstream %s: %s", urllib.parse.urlsplit(endpoint).hostname, error)
+        raise
     finally:
         await _close(client, connections, fetch)
 

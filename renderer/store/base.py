@@ -57,24 +57,45 @@ class SlowReader(Exception):
 
 class Subscription(AsyncIterator[Event]):
     """A reader's view of one stream: the replay, then live events, ending
-    after ``done`` (``StopAsyncIteration``) or with ``SlowReader``.
+    after ``done`` or with ``SlowReader``.
 
-    A reader blocked writing to a slow client does not ask for the next
-    event, so a store that cuts a reader off also calls ``on_cut_off`` (set
-    by the reader: it closes the connection).  ``__anext__`` may be
-    cancelled (a reader waiting with a heartbeat timeout) without losing
-    an event.
+    Readers take what is ready in batches (``take_ready``, then ``wait`` when
+    nothing is), so that one write and one flush carry many events; or
+    iterate one event at a time.  ``wait`` may be cancelled (a reader waiting
+    with a heartbeat timeout) without losing an event.
+
+    A reader blocked writing to a slow client does not ask for events, so a
+    store that cuts a reader off also calls ``on_cut_off`` (set by the
+    reader: it closes the connection).
     """
 
-    on_cut_off: Callable[[], None] | None = None
+    on_cut_off: Callable[[], None] | None
 
-    async def __anext__(self) -> Event:
+    def take_ready(self, limit: int) -> list[Event]:
+        """Up to ``limit`` events that are ready now (none: ``[]``);
+        ``SlowReader`` if the reader was cut off."""
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        """Whether nothing more will come (after ``done``, or closed)."""
+        raise NotImplementedError
+
+    async def wait(self) -> None:
+        """Return when events are ready, or the subscription finished."""
         raise NotImplementedError
 
     def close(self) -> None:
         """Stop reading: frees the subscription at once (idempotent), and
-        wakes a pending ``__anext__`` with ``StopAsyncIteration``."""
+        wakes a pending ``wait``."""
         raise NotImplementedError
+
+    async def __anext__(self) -> Event:
+        while not (events := self.take_ready(1)):
+            if self.finished:
+                raise StopAsyncIteration
+            await self.wait()
+        return events[0]
 
 
 class StreamStore:

@@ -58,15 +58,22 @@ def parse_id(event_id: str | None) -> int:
 
 
 class MemorySubscription(Subscription):
-    """A reader's bounded queue of pending events."""
+    """A reader's bounded queue of pending events.
+
+    Idle readers are the common case (thousands of open connections), so an
+    idle subscription holds no future and no timer: a waiter exists only
+    while its reader waits."""
+
+    __slots__ = ("_closed", "_max_pending", "_overflowed", "_queue", "_stream", "_waiter", "on_cut_off")
 
     def __init__(self, stream: _Stream, replay: list[Event], max_pending: int) -> None:
         self._stream = stream
         self._queue: deque[Event] = deque(replay)
         self._max_pending = max_pending
-        self._wakeup = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._overflowed = False
+        self.on_cut_off: Callable[[], None] | None = None
         stream.subscribers.add(self)
 
     def push(self, event: Event) -> None:
@@ -82,26 +89,38 @@ class MemorySubscription(Subscription):
                 self._detach()
                 if self.on_cut_off is not None:
                     self.on_cut_off()
-        self._wakeup.set()
+        self._wake()
 
-    async def __anext__(self) -> Event:
-        while True:
-            if self._overflowed:
-                raise SlowReader("reader fell too far behind")
-            if self._queue:
-                event = self._queue.popleft()
-                if event.event == "done":
-                    self.close()
-                return event
-            if self._closed:
-                raise StopAsyncIteration
-            self._wakeup.clear()
-            await self._wakeup.wait()
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def take_ready(self, limit: int) -> list[Event]:
+        if self._overflowed:
+            raise SlowReader("reader fell too far behind")
+        queue = self._queue
+        events = [queue.popleft() for _ in range(min(limit, len(queue)))]
+        if events and events[-1].event == "done":
+            self.close()
+        return events
+
+    @property
+    def finished(self) -> bool:
+        return self._closed and not self._queue and not self._overflowed
+
+    async def wait(self) -> None:
+        if self._queue or self._closed or self._overflowed:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     def close(self) -> None:
         self._closed = True
         self._detach()
-        self._wakeup.set()
+        self._wake()
 
     def _detach(self) -> None:
         self._stream.subscribers.discard(self)
