@@ -23,6 +23,7 @@ export const ATTRIBUTES = {
   details: new Set(["open"]),
   img: new Set(["alt", "height", "src", "title", "width"]),
   ol: new Set(["start"]),
+  span: new Set(["class"]),
   td: new Set(["align", "colspan", "rowspan"]),
   th: new Set(["align", "colspan", "rowspan"]),
 };
@@ -36,6 +37,7 @@ export const URL_SCHEMES = {
 /** Attributes whose whole value must match a pattern. */
 export const ATTRIBUTE_VALUES = {
   "code class": /^language-[A-Za-z0-9_+#-]{1,40}$/,
+  "span class": /^hl-[a-z0-9]{1,4}$/,
   "td align": /^(?:left|center|right)$/,
   "th align": /^(?:left|center|right)$/,
 };
