@@ -7,7 +7,6 @@ import asyncio
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from tornado import httpserver, web
 
@@ -17,23 +16,20 @@ from .handlers import (
     ChatHandler,
     EventsHandler,
     HealthHandler,
-    IndexHandler,
+    PageHandler,
     MetricsHandler,
     NDJSONHandler,
     NotFoundHandler,
     PollHandler,
     StreamSocket,
 )
-from .state import AppState, Config, SourceFactory
+from .state import STATIC_PATH, AppState, Config, SourceFactory
 from .store.base import StreamStore
 from .store.memory import MemoryStore
 
-__all__ = ["STATIC_PATH", "make_app", "make_store", "serve"]
+__all__ = ["make_app", "make_store", "serve"]
 
 logger = logging.getLogger(__name__)
-
-STATIC_PATH = Path(__file__).resolve().parent.parent / "static"
-
 
 def make_store(config: Config) -> StreamStore:
     """The store a ``--store`` value names."""
@@ -55,7 +51,7 @@ def make_app(
     stream = rf"/api/streams/{STREAM_ID}"
     app = web.Application(
         [
-            (r"/", IndexHandler, shared),
+            (r"/", PageHandler, shared),
             (r"/api/chat", ChatHandler, shared),
             (rf"{stream}/events", EventsHandler, shared),
             (rf"{stream}/ndjson", NDJSONHandler, shared),

@@ -26,7 +26,7 @@ __all__ = [
     "ChatHandler",
     "EventsHandler",
     "HealthHandler",
-    "IndexHandler",
+    "PageHandler",
     "JSONHandler",
     "MetricsHandler",
     "NDJSONHandler",
@@ -357,17 +357,33 @@ class MetricsHandler(JSONHandler):
         self.finish(self.state.metrics.exposition(live_streams=len(self.state.generations)))
 
 
-class IndexHandler(JSONHandler):
-    """``GET /``: the chat page."""
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    "frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types renderer-stream"
+)
+"""The Content-Security-Policy of every HTML page: scripts only from this
+origin, no inline script or style, HTML reaches the DOM only through the
+``renderer-stream`` Trusted Types policy, and images only from this origin
+(an answer's remote image could leak data to its host)."""
+
+
+class PageHandler(JSONHandler):
+    """An HTML page from ``static/``, with the strict CSP."""
+
+    def initialize(self, state: AppState, page: str = "index.html") -> None:  # type: ignore[override]
+        super().initialize(state)
+        self.page = page
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Content-Security-Policy", PAGE_CSP)
+        self.set_header("Cross-Origin-Opener-Policy", "same-origin")
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.set_header(
-            "Content-Security-Policy",
-            "default-src 'none'; connect-src 'self'; style-src 'self'; object-src 'none'; "
-            "base-uri 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'",
-        )
-        self.finish(INDEX_PAGE)
+        self.set_header("Cache-Control", "no-cache")
+        self.finish((self.state.static_path / self.page).read_bytes())
 
 
 class NotFoundHandler(JSONHandler):
@@ -377,11 +393,3 @@ class NotFoundHandler(JSONHandler):
         self.fail(404, "not found")
 
 
-INDEX_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>renderer</title></head>
-<body><h1>renderer</h1>
-<p>The streaming answer API is up. Start an answer with
-<code>curl -X POST -d '{"message": "hi"}' http://HOST/api/chat</code>, then read
-<code>/api/streams/ID/events</code>.</p>
-</body></html>
-"""

@@ -5,12 +5,16 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .generation import Generations
 from .sources import DEFAULT_TOKEN_DELAY, Message, demo, echo
 from .store.base import StreamStore
 
 __all__ = ["AppState", "Config", "Metrics", "SourceFactory"]
+
+STATIC_PATH = Path(__file__).resolve().parent.parent / "static"
+"""The browser code and pages (beside the package in a checkout)."""
 
 SourceFactory = Callable[[Sequence[Message]], AsyncIterator[str]]
 
@@ -77,6 +81,7 @@ class AppState:
         self.generations = Generations(store)
         self.metrics = Metrics()
         self.sources = sources if sources is not None else default_sources(config)
+        self.static_path = STATIC_PATH
 
     def make_source(self, name: str, messages: Sequence[Message]) -> AsyncIterator[str]:
         return self.sources[name](messages)
