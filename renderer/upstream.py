@@ -32,6 +32,14 @@ would mislead).
 Cleanup: when the consumer stops early (``aclose()``, cancellation, or an
 error), the HTTP connection is closed at once, so the upstream stops
 generating (and billing) too, and the request's own task ends with it.
+A request still connecting cannot be interrupted (tornado offers no way);
+its socket is closed the moment it connects, within ``connect_timeout``.
+
+Known limit (tornado 6.6): the HTTP client coalesces small chunks and
+hands them over only when it would wait for the network, so when a server
+drops the connection mid-body, what arrived with the drop is lost.  Only
+answers that fail anyway lose anything; a whole answer always ends with
+its terminating chunk.
 """
 
 from __future__ import annotations
@@ -315,7 +323,9 @@ def _media_type(headers: httputil.HTTPHeaders) -> str:
     return headers.get("Content-Type", "").partition(";")[0].strip().lower()
 
 
-def _failure(error: BaseException, *, connected: bool, connect_timeout: float, total_timeout: float | None) -> SourceError:
+def _failure(
+    error: BaseException, *, connected: bool, connect_timeout: float, total_timeout: float | None
+) -> SourceError:
     """The reader's message for a request that ended with an exception."""
     if isinstance(error, HTTPTimeoutError):
         if not connected:
@@ -465,16 +475,16 @@ async def upstream(
 
 
 async def _close(client: SimpleAsyncHTTPClient, connections: _Connections, fetch: asyncio.Future[HTTPResponse]) -> None:
-    """Abort the request if it is still running and let tornado finish it.
-
-    A request still connecting cannot be interrupted: its stream is closed
-    the moment it connects, within ``connect_timeout``."""
+    """Abort the request if it is still running, and give tornado the loop
+    iterations it needs to report it over, so no task outlives the answer."""
     connections.abort()
-    if not fetch.done() and connections.streams:
-        await asyncio.wait({fetch}, timeout=_SETTLE)
-    if fetch.done():
-        if not fetch.cancelled():
-            fetch.exception()  # retrieved, so asyncio does not log it
-    else:
-        fetch.add_done_callback(lambda future: future.cancelled() or future.exception())
-    client.close()
+    try:
+        if not fetch.done() and connections.streams:
+            await asyncio.wait({fetch}, timeout=_SETTLE)
+    finally:  # even if cancelled again while waiting
+        if fetch.done():
+            if not fetch.cancelled():
+                fetch.exception()  # retrieved, so asyncio does not log it
+        else:
+            fetch.add_done_callback(lambda future: future.cancelled() or future.exception())
+        client.close()
