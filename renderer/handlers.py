@@ -245,15 +245,18 @@ class StreamSocket(websocket.WebSocketHandler):
         self.task = asyncio.create_task(self._send(self.subscription))
 
     async def _send(self, subscription: Subscription) -> None:
+        metrics = self.state.metrics
+        metrics.readers += 1
         try:
             async for event in subscription:
                 await self.write_message(json.dumps(event_json(event)))
-                self.state.metrics.events_sent += 1
+                metrics.events_sent += 1
             self.close(1000, "done")
         except (websocket.WebSocketClosedError, SlowReader):
             pass
         finally:
             subscription.close()
+            metrics.readers -= 1
 
     def on_close(self) -> None:
         if self.subscription is not None:
