@@ -76,7 +76,9 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     with their final events, and return within seconds."""
     app = make_app(config)
     state: AppState = app.state  # type: ignore[attr-defined]
-    server = httpserver.HTTPServer(app, max_body_size=config.max_body * 4, xheaders=False)
+    # ChatHandler reads its own body and answers 413; this only bounds the
+    # bytes a chunked upload may send before the connection is dropped.
+    server = httpserver.HTTPServer(app, max_body_size=config.max_body * 16, xheaders=False)
     server.listen(config.port, config.host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from tornado import iostream, web, websocket
 
@@ -43,8 +44,37 @@ MAX_BATCH = 256
 """Events written with one flush when a reader has many waiting (a replay)."""
 
 
-class JSONHandler(web.RequestHandler):
-    """Shared by every handler: state, JSON errors, safe default headers."""
+class APIError(web.HTTPError):
+    """An error answered as JSON, possibly telling when to retry."""
+
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(status, message.replace("%", "%%"))
+        self.message = message
+        self.retry_after = retry_after
+
+
+class JSONErrors(web.RequestHandler):
+    """Errors as JSON ``{"error": ...}``, never a page or a stack trace."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        error = exc_info[1] if exc_info is not None else None
+        if isinstance(error, APIError):
+            message = error.message
+            if error.retry_after is not None:
+                # Set here: send_error clears the headers set before the error.
+                self.set_header("Retry-After", str(error.retry_after))
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": message}))
+
+    def fail(self, status: int, message: str, *, retry_after: int | None = None) -> NoReturn:
+        """End the request with a JSON error."""
+        raise APIError(status, message, retry_after=retry_after)
+
+
+class JSONHandler(JSONErrors):
+    """Shared by every API handler: state, JSON errors, safe default headers."""
 
     state: AppState
 
@@ -54,20 +84,6 @@ class JSONHandler(web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "no-referrer")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        message = self._reason
-        exc_info = kwargs.get("exc_info")
-        if exc_info is not None and isinstance(exc_info[1], web.HTTPError) and exc_info[1].log_message:
-            message = exc_info[1].log_message
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.finish(json.dumps({"error": message}))
-
-    def fail(self, status: int, message: str, *, retry_after: int | None = None) -> None:
-        """End the request with a JSON error."""
-        if retry_after is not None:
-            self.set_header("Retry-After", str(retry_after))
-        raise web.HTTPError(status, message.replace("%", "%%"))
 
     def send_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -142,8 +158,11 @@ class FollowMixin(JSONHandler):
 
     def _cut_off(self) -> None:
         self.state.metrics.cut_off += 1
-        if self.request.connection is not None:
-            self.request.connection.close()  # type: ignore[attr-defined]
+        # Closing the stream fails the pending flush, which ends ``follow``
+        # (closing the HTTP connection would drop that future unresolved).
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.close()
 
     def start_event_stream(self) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -190,9 +209,12 @@ class PollHandler(JSONHandler):
     async def get(self, stream_id: str) -> None:
         after = self.get_query_argument("after", None) or None
         try:
-            wait = min(max(float(self.get_query_argument("wait", "0")), 0.0), MAX_POLL_WAIT)
+            wait = float(self.get_query_argument("wait", "0"))
         except ValueError:
-            self.fail(400, "wait must be a number of seconds")
+            wait = math.nan
+        if not 0 <= wait < math.inf:
+            self.fail(400, "wait must be a number of seconds >= 0")
+        wait = min(wait, MAX_POLL_WAIT)
         store = self.state.store
         try:
             events, done = await store.read(stream_id, after)
@@ -223,8 +245,13 @@ def event_json(event: Event) -> dict[str, str | None]:
     return {"id": event.id, "event": event.event, "data": event.data}
 
 
-class StreamSocket(websocket.WebSocketHandler):
+class StreamSocket(JSONErrors, websocket.WebSocketHandler):
     """``GET /api/streams/ID/ws``: the same events as JSON text messages."""
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            self.fail(400, "this URL speaks WebSocket only (Upgrade: websocket)")
+        await super().get(*args, **kwargs)
 
     def initialize(self, state: AppState) -> None:
         self.state = state
@@ -266,13 +293,30 @@ class StreamSocket(websocket.WebSocketHandler):
         return True  # read-only, public stream data: any page may follow it
 
 
+@web.stream_request_body
 class ChatHandler(FollowMixin):
     """``POST /api/chat``: start an answer; 201 with its id, or the answer
-    itself as SSE when the client asks for ``text/event-stream``."""
+    itself as SSE when the client asks for ``text/event-stream``.
+
+    The body is read here, not by Tornado, so that one too large gets a
+    JSON 413 (declared: before it is read; chunked: once it passes the limit)."""
+
+    def prepare(self) -> None:
+        self._body = bytearray()
+        self._too_large = False
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > self.state.config.max_body:
+            self.fail(413, f"the body is larger than {self.state.config.max_body} bytes")
+
+    def data_received(self, chunk: bytes) -> None:
+        if not self._too_large:
+            self._body += chunk
+            if len(self._body) > self.state.config.max_body:
+                self._too_large, self._body = True, bytearray()
 
     async def post(self) -> None:
         config = self.state.config
-        if len(self.request.body) > config.max_body:
+        if self._too_large:
             self.fail(413, f"the body is larger than {config.max_body} bytes")
         messages, source_name = self._parse()
         owner = self.request.remote_ip or ""
@@ -299,7 +343,7 @@ class ChatHandler(FollowMixin):
         """The messages and source name of a valid body, else a 400."""
         config = self.state.config
         try:
-            body = json.loads(self.request.body or b"null")
+            body = json.loads(bytes(self._body) or b"null")
         except (ValueError, UnicodeDecodeError):
             self.fail(400, "the body is not valid JSON")
         if not isinstance(body, dict):

@@ -210,8 +210,11 @@ class MemoryStore(StreamStore):
 
     def _replay(self, stream: _Stream, after: str | None) -> list[Event]:
         events = list(stream.after(parse_id(after)))
-        if not stream.done and (stream.tail or after):
-            events.append(Event("tail", stream.tail))
+        if stream.done:
+            if after is not None:
+                events.insert(0, Event("tail", ""))  # a resuming reader may hold a stale tail
+        elif after is not None or stream.tail:
+            events.append(Event("tail", stream.tail))  # replaces a stale one
         return events
 
     async def subscribe(self, stream_id: str, after: str | None = None) -> MemorySubscription:
@@ -227,7 +230,8 @@ class MemoryStore(StreamStore):
 
     async def is_done(self, stream_id: str, after: str | None = None) -> bool:
         stream = self._get(stream_id)
-        return stream.done and (after is None or parse_id(after) >= stream.seq)
+        seen = parse_id(after)
+        return stream.done and (after is None or seen >= stream.seq)
 
     async def cancel(self, stream_id: str) -> bool:
         stream = self._get(stream_id)

@@ -1,0 +1,457 @@
+"""A real server on a free loopback port, and real clients for it.
+
+A helper module for tests, not a test.
+
+``ServerThread`` runs ``make_app(...)`` behind a Tornado ``HTTPServer`` in a
+background thread with its own event loop, set up as ``renderer.app.serve``
+sets it up (same ``max_body_size``), so a test's clients run in the test's
+own loop (``asyncio.run``) and the server's tasks can be counted apart from
+them.  ``server.acall(fn)`` runs ``fn`` (or awaits it, if it is a coroutine
+function) in the server's loop: the only safe way to look at its state.
+
+``ControlledSource`` is a source the test steps: every answer waits at a
+gate (before its first token by default) until the test releases it, and
+says when it is waiting, so a test can act at a known point of an answer
+without sleeping.
+
+Clients: ``fetch`` (Tornado's AsyncHTTPClient, whole responses or streamed
+through a callback), ``RawResponse`` (a request over a raw asyncio socket,
+for exact bytes and for disconnecting at a chosen point), ``read_sse``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado import httpclient, httpserver, httputil, netutil, web
+
+from renderer.app import make_app
+from renderer.generation import Generations
+from renderer.sources import Message, last_user_message, tokens
+from renderer.state import AppState, Config
+from renderer.store.base import StreamStore
+from sse_client import SSEEvent, SSEParser
+
+__all__ = [
+    "TIMEOUT",
+    "Answer",
+    "ControlledSource",
+    "RawResponse",
+    "ServerThread",
+    "fetch",
+    "post_chat",
+    "read_sse",
+]
+
+TIMEOUT = 10.0
+"""Seconds any single wait in these tests may take before it is a failure."""
+
+
+class ServerThread:
+    """``with ServerThread(Config(...)) as server:`` -- a live server on ``server.port``."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        store: StreamStore | None = None,
+        sources: dict[str, Any] | None = None,
+        interval: float | None = None,
+        sndbuf: int | None = None,
+    ) -> None:
+        """``interval``: replace the generations' preview interval (0: every
+        token's ops at once, which makes the events of an answer
+        deterministic).  ``sndbuf``: SO_SNDBUF of the listening socket, which
+        accepted sockets inherit (Linux): without it the kernel lets a few MB
+        pile up for a reader that does not read before a write blocks."""
+        self.config = config or Config(token_delay=0)
+        self._store = store
+        self._sources = sources
+        self._interval = interval
+        self._sndbuf = sndbuf
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="test server", daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.app: web.Application | None = None
+        self.port = 0
+        self.shutdown_problems: list[str] = []
+        """What went wrong stopping the server (tests of leaks look here)."""
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        if not self._ready.wait(TIMEOUT):
+            raise RuntimeError("the test server did not start")
+        if self._error is not None:
+            raise RuntimeError("the test server failed to start") from self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(TIMEOUT)
+        assert not self._thread.is_alive(), "the test server did not stop"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:  # reported by __enter__
+            self._error = error
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._stop: asyncio.Event | None = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        self.app = make_app(self.config, store=self._store, sources=self._sources)
+        if self._interval is not None:
+            self.state.generations = Generations(self.state.store, interval=self._interval)
+        sockets = netutil.bind_sockets(0, "127.0.0.1")
+        if self._sndbuf is not None:
+            for sock in sockets:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._sndbuf)
+        server = httpserver.HTTPServer(self.app, max_body_size=self.config.max_body * 4, xheaders=False)
+        server.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        self._ready.set()
+        await self._stop.wait()
+        server.stop()
+        await self.state.generations.shutdown(timeout=TIMEOUT)
+        try:
+            # Short: a handler that hangs (a bug a test reports on its own) must
+            # not hold the whole suite up; asyncio.run then cancels what is left.
+            await asyncio.wait_for(server.close_all_connections(), 3)
+        except asyncio.TimeoutError:
+            self.shutdown_problems.append("connections still open after 3 s")
+        self.state.store.close()
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=1)
+
+    # -- looking inside --------------------------------------------------------
+
+    @property
+    def state(self) -> AppState:
+        assert self.app is not None
+        return self.app.state  # type: ignore[attr-defined,no-any-return]
+
+    def url(self, path: str, scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def _submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        assert self.loop is not None
+
+        async def call() -> Any:
+            result = fn()
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop)
+
+    def call(self, fn: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+        """Run ``fn`` in the server's loop from a thread that runs no loop."""
+        return self._submit(fn).result(timeout)
+
+    async def acall(self, fn: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+        """Run ``fn`` in the server's loop from a test's loop."""
+        return await asyncio.wait_for(asyncio.wrap_future(self._submit(fn)), timeout)
+
+    async def until(self, predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+        """Wait (bounded) until ``predicate()``, evaluated in the server's loop,
+        holds: for counters the server updates when it notices something."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await self.acall(predicate):
+            if loop.time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.005)
+
+    async def tasks(self) -> int:
+        """How many tasks the server's loop has (this probe's own excluded)."""
+        return await self.acall(lambda: len(asyncio.all_tasks()) - 1)  # type: ignore[no-any-return]
+
+
+# -- a source the test steps ----------------------------------------------------
+
+
+@dataclass(eq=False)
+class Answer:
+    """One answer of a ControlledSource; lives in the server's loop."""
+
+    text: str
+    pause_at: int
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    paused: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_paused(self) -> None:
+        await asyncio.wait_for(self.paused.wait(), TIMEOUT)
+
+
+class ControlledSource:
+    """A source factory: each answer is the user's message, token by token,
+    that stops before token ``pause_at`` until ``release``d."""
+
+    def __init__(
+        self,
+        *,
+        pause_at: int = 0,
+        delay: float = 0.0,
+        text: Callable[[Sequence[Message]], str] = last_user_message,
+        split: Callable[[str], list[str]] = tokens,
+    ) -> None:
+        """``text``: the answer to a conversation (default: echo the user);
+        ``split``: how it is cut into the pieces yielded (default: tokens);
+        ``delay``: seconds between pieces once released."""
+        self.pause_at = pause_at
+        self.delay = delay
+        self.text = text
+        self.split = split
+        self.answers: list[Answer] = []
+
+    def __call__(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        answer = Answer(self.text(messages), self.pause_at)
+        self.answers.append(answer)
+        return self._stream(answer)
+
+    async def _stream(self, answer: Answer) -> AsyncIterator[str]:
+        try:
+            pieces = self.split(answer.text)
+            for index, piece in enumerate(pieces):
+                if index == answer.pause_at:
+                    answer.paused.set()
+                    await answer.released.wait()
+                yield piece
+                await asyncio.sleep(self.delay)
+            if answer.pause_at >= len(pieces):
+                answer.paused.set()
+                await answer.released.wait()
+        finally:
+            answer.finished.set()
+
+    def release_all(self) -> None:
+        """In the server's loop: let every answer run to its end."""
+        for answer in self.answers:
+            answer.released.set()
+
+
+# -- clients ----------------------------------------------------------------------
+
+
+async def fetch(
+    url: str,
+    method: str = "GET",
+    *,
+    body: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    streaming_callback: Callable[[bytes], None] | None = None,
+    timeout: float = TIMEOUT,
+) -> httpclient.HTTPResponse:
+    """One request with Tornado's AsyncHTTPClient; errors are responses, not raised."""
+    client = httpclient.AsyncHTTPClient(force_instance=True)
+    try:
+        return await client.fetch(
+            httpclient.HTTPRequest(
+                url,
+                method,
+                headers=headers,
+                body=body,
+                streaming_callback=streaming_callback,
+                request_timeout=timeout,
+                allow_nonstandard_methods=True,
+            ),
+            raise_error=False,
+        )
+    finally:
+        client.close()
+
+
+async def post_chat(server: ServerThread, message: str | None = None, *, source: str = "echo", **fields: Any) -> str:
+    """Start an answer; returns its stream id."""
+    payload = dict(fields, source=source)
+    if message is not None:
+        payload["message"] = message
+    response = await fetch(server.url("/api/chat"), "POST", body=json.dumps(payload))
+    assert response.code == 201, (response.code, response.body)
+    return json.loads(response.body)["id"]  # type: ignore[no-any-return]
+
+
+class RawResponse:
+    """An HTTP/1.1 request over a raw asyncio socket; the body is read by the
+    caller, as it comes, and the connection closed whenever it likes."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.status = 0
+        self.headers = httputil.HTTPHeaders()
+        self.raw_head = b""
+        self._chunked = False
+        self._remaining: int | None = None
+        self._eof = False
+
+    @classmethod
+    async def open(
+        cls,
+        port: int,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        timeout: float = TIMEOUT,
+    ) -> RawResponse:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+        response = cls(reader, writer)
+        try:
+            head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+            for name, value in (headers or {}).items():
+                head.append(f"{name}: {value}")
+            if body or method in ("POST", "PUT"):
+                head.append(f"Content-Length: {len(body)}")
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            await writer.drain()
+            await asyncio.wait_for(response._read_head(), timeout)
+        except BaseException:
+            await response.close()
+            raise
+        return response
+
+    async def _read_head(self) -> None:
+        self.raw_head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = self.raw_head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split(" ", 2)[1])
+        self.headers = httputil.HTTPHeaders.parse("\r\n".join(lines[1:]))
+        self._chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        if "Content-Length" in self.headers:
+            self._remaining = int(self.headers["Content-Length"])
+        if self.status in (204, 304) or (not self._chunked and self._remaining is None and self.status < 200):
+            self._remaining = 0
+
+    async def read_chunk(self, timeout: float = TIMEOUT) -> bytes:
+        """The next piece of the body; ``b""`` at its end."""
+        return await asyncio.wait_for(self._read_chunk(), timeout)
+
+    async def _read_chunk(self) -> bytes:
+        if self._eof:
+            return b""
+        if self._chunked:
+            size = int((await self.reader.readline()).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                await self.reader.readline()  # the blank line after the last chunk (no trailers)
+                self._eof = True
+                return b""
+            data = await self.reader.readexactly(size)
+            await self.reader.readexactly(2)
+            return data
+        if self._remaining is not None:
+            if self._remaining == 0:
+                self._eof = True
+                return b""
+            data = await self.reader.read(min(self._remaining, 65536))
+            if not data:
+                raise ConnectionError("body cut short")
+            self._remaining -= len(data)
+            return data
+        data = await self.reader.read(65536)
+        self._eof = not data
+        return data
+
+    async def body(self, timeout: float = TIMEOUT) -> bytes:
+        """The rest of the body."""
+        parts = []
+        for _ in range(1_000_000):
+            part = await self.read_chunk(timeout)
+            if not part:
+                return b"".join(parts)
+            parts.append(part)
+        raise AssertionError("endless body")
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), TIMEOUT)
+        except (ConnectionError, OSError):
+            pass
+
+
+@dataclass
+class SSERead:
+    """What one SSE connection gave."""
+
+    status: int
+    headers: httputil.HTTPHeaders
+    events: list[SSEEvent]
+    parser: SSEParser
+    ended: bool
+    """Whether the server ended the response (rather than the client leaving)."""
+    first_bytes: bytes = b""
+
+    @property
+    def dicts(self) -> list[dict[str, str]]:
+        return [event.as_dict() for event in self.events]
+
+    @property
+    def last_id(self) -> str | None:
+        ids = [event.id for event in self.events if event.id is not None]
+        return ids[-1] if ids else None
+
+
+async def read_sse(
+    port: int,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    method: str = "GET",
+    body: bytes = b"",
+    limit: int | None = None,
+    until: Callable[[SSEEvent], bool] | None = None,
+    timeout: float = TIMEOUT,
+) -> SSERead:
+    """Read an SSE response over a raw socket: to its end, or until ``limit``
+    events (or an event for which ``until`` holds) have come, then disconnect."""
+    response = await RawResponse.open(port, method, path, headers=headers, body=body, timeout=timeout)
+    parser = SSEParser()
+    events: list[SSEEvent] = []
+    first = b""
+    ended = False
+    try:
+        if response.status != 200 or (limit is not None and limit <= 0):
+            ended = response.status != 200
+            if ended:
+                first = await response.body(timeout)
+            return SSERead(response.status, response.headers, events, parser, ended, first)
+        for _ in range(1_000_000):
+            chunk = await response.read_chunk(timeout)
+            if not first:
+                first = chunk
+            if not chunk:
+                events += parser.close()
+                ended = True
+                break
+            for event in parser.feed(chunk):
+                events.append(event)
+                if (limit is not None and len(events) >= limit) or (until is not None and until(event)):
+                    return SSERead(response.status, response.headers, events, parser, False, first)
+        return SSERead(response.status, response.headers, events, parser, ended, first)
+    finally:
+        await response.close()
+
+
+def run(coroutine: Awaitable[Any], timeout: float = 4 * TIMEOUT) -> Any:
+    """``asyncio.run`` with an overall bound."""
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coroutine, timeout)
+
+    return asyncio.run(bounded())

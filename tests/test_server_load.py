@@ -1,0 +1,178 @@
+"""Many readers, a reader that stops reading, and readers that come and go.
+
+* 100 readers follow one answer; one of them never reads.  That one is cut
+  off (its connection closed, ``renderer_slow_readers_cut_off_total`` up by
+  one) while the 99 others get the whole answer, exactly.
+* 1,000 connect/disconnect cycles on a live answer leave nothing behind: no
+  subscription, no reader, no task.
+
+The answer comes from a source the test releases once every reader is
+subscribed, a paragraph at a time, and the server renders each piece at
+once (generations with interval 0), so a reader that keeps up is never more
+than a few events behind: only the stuck one piles events up.  The server's
+listening socket has a small SO_SNDBUF (inherited by accepted sockets), or
+the kernel would take a few MB for the stuck reader before a write blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+
+import pytest
+
+from renderer import assemble, render_markdown
+from renderer.state import Config
+from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
+
+READERS = 100
+PARAGRAPHS = 40
+LONG_ANSWER = "".join(
+    f"Paragraph {n}: " + " ".join(f"word{(n * 7 + i) % 101}" for i in range(300)) + "\n\n" for n in range(PARAGRAPHS)
+)
+
+
+def paragraphs(text: str) -> list[str]:
+    return re.findall(r".*?\n\n", text, re.DOTALL)
+
+
+assert "".join(paragraphs(LONG_ANSWER)) == LONG_ANSWER
+
+
+async def metric(server: ServerThread, name: str) -> float:
+    response = await fetch(server.url("/metrics"))
+    assert response.code == 200
+    match = re.search(rf"^{name} (\S+)$", response.body.decode(), re.M)
+    assert match, name
+    return float(match.group(1))
+
+
+async def open_stuck_reader(port: int, path: str) -> socket.socket:
+    """A client that sends its request and never reads (a tiny receive buffer)."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.setblocking(False)
+    await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), TIMEOUT)
+    await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return sock
+
+
+async def read_until_closed(sock: socket.socket) -> int:
+    """Read what the server left in the buffers; returns the byte count once
+    the server has closed the connection (bounded)."""
+    loop = asyncio.get_running_loop()
+    total = 0
+    for _ in range(100_000):
+        try:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 65536), TIMEOUT)
+        except ConnectionResetError:
+            return total
+        if not data:
+            return total
+        total += len(data)
+    raise AssertionError("the stuck reader's connection was never closed")
+
+
+def test_a_reader_that_stops_reading_is_cut_off_while_99_others_get_the_answer() -> None:
+    control = ControlledSource(pause_at=0, delay=0.005, split=paragraphs, text=lambda _: LONG_ANSWER)
+    config = Config(token_delay=0, max_pending=8, heartbeat=30)
+    expected = render_markdown(LONG_ANSWER)
+
+    async def test(server: ServerThread) -> None:
+        store, metrics = server.state.store, server.state.metrics
+        assert await metric(server, "renderer_slow_readers_cut_off_total") == 0
+        sid = await post_chat(server, "the long answer, please", source="paragraphs")
+        path = f"/api/streams/{sid}/events"
+        stuck = await open_stuck_reader(server.port, path)
+        try:
+            readers = [asyncio.ensure_future(read_sse(server.port, path)) for _ in range(READERS - 1)]
+            await server.until(lambda: store.subscriptions == READERS, "every reader to subscribe")
+            await server.acall(lambda: control.answers[0].released.set())
+            results = await asyncio.wait_for(asyncio.gather(*readers), 4 * TIMEOUT)
+            await server.until(lambda: metrics.cut_off >= 1, "the stuck reader to be cut off")
+            received = await read_until_closed(stuck)
+        finally:
+            stuck.close()
+        assert 0 < received < len(expected), received
+        for result in results:
+            assert result.status == 200 and result.ended
+            assert result.events[-1].event == "done"
+            assert json.loads(result.events[-1].data) == {"reason": "complete"}
+            assert assemble(result.dicts) == expected
+        assert await metric(server, "renderer_slow_readers_cut_off_total") == 1
+        await server.until(lambda: store.subscriptions == 0, "every subscription to be freed")
+
+    with ServerThread(config, sources={"paragraphs": control}, interval=0, sndbuf=4096) as server:
+        run(test(server), timeout=6 * TIMEOUT)
+
+
+def test_a_reader_that_is_cut_off_is_let_go() -> None:
+    control = ControlledSource(pause_at=0, delay=0.002, split=paragraphs, text=lambda _: LONG_ANSWER)
+    config = Config(token_delay=0, max_pending=4, heartbeat=30)
+
+    async def test(server: ServerThread) -> None:
+        store, metrics = server.state.store, server.state.metrics
+        sid = await post_chat(server, "the long answer, please", source="paragraphs")
+        baseline = await server.tasks()
+        stuck = await open_stuck_reader(server.port, f"/api/streams/{sid}/events")
+        try:
+            await server.until(lambda: store.subscriptions == 1, "the reader to subscribe")
+            await server.acall(lambda: control.answers[0].released.set())
+            await server.until(lambda: metrics.cut_off == 1, "the reader to be cut off")
+            await read_until_closed(stuck)
+        finally:
+            stuck.close()
+        await server.until(lambda: store.is_done(sid), "the answer to end")
+        await server.until(lambda: metrics.readers == 0, "the reader gauge to come back to 0", timeout=3)
+        assert await server.tasks() <= baseline
+
+    with ServerThread(config, sources={"paragraphs": control}, interval=0, sndbuf=4096) as server:
+        run(test(server))
+
+
+def test_a_thousand_readers_that_come_and_go_leave_nothing_behind() -> None:
+    control = ControlledSource(pause_at=30, text=lambda _: LONG_ANSWER)  # a live answer, paused with a log and a tail
+    config = Config(token_delay=0, heartbeat=30)
+    cycles, concurrency = 1000, 20
+
+    async def test(server: ServerThread) -> None:
+        store, metrics = server.state.store, server.state.metrics
+        sid = await post_chat(server, "the long answer, please", source="gated")
+        await server.acall(lambda: control.answers[0].wait_paused())
+        path = f"/api/streams/{sid}/events"
+        baseline = await server.tasks()
+        assert await server.acall(lambda: store.subscriptions) == 0
+
+        async def come_and_go(n: int) -> None:
+            response = await RawResponse.open(server.port, "GET", path)
+            try:
+                assert response.status == 200
+                if n % 2:  # half leave at once, half after their first bytes
+                    assert await response.read_chunk()
+            finally:
+                await response.close()
+
+        async def worker(start: int) -> None:
+            for n in range(start, cycles, concurrency):
+                await come_and_go(n)
+
+        await asyncio.wait_for(asyncio.gather(*(worker(i) for i in range(concurrency))), 6 * TIMEOUT)
+        await server.until(lambda: store.subscriptions == 0, "every subscription to be freed")
+        await server.until(lambda: metrics.readers == 0, "the reader gauge to come back to 0")
+        tasks = server.tasks
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT
+        while (now := await tasks()) > baseline and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        assert now <= baseline, f"{now - baseline} tasks left behind"
+        assert await metric(server, "renderer_open_readers") == 0
+        # The answer itself was not disturbed.
+        await server.acall(control.release_all)
+        whole = await read_sse(server.port, path)
+        assert assemble(whole.dicts) == render_markdown(LONG_ANSWER)
+
+    with ServerThread(config, sources={"gated": control}) as server:
+        run(test(server), timeout=8 * TIMEOUT)
