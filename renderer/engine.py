@@ -28,9 +28,9 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from ._commit import final_lines, open_fence, top_level_spans
-from ._preview import compact, plain_growth, preview_source
-from ._split import Split, find_split, new_block_start, sentence_cuts, splice, splice_sentences
-from .markdown import code_html, default_parser, fence_language, has_raw_html, render_blocks, top_level_blocks
+from ._split import find_split
+from ._tail import TailPreview
+from .markdown import code_html, default_parser, fence_language, render_blocks
 from .ops import Op, diff_tail
 from .sanitize import DEFAULT_SANITIZER, escape_text
 
@@ -149,14 +149,7 @@ class MarkdownStream:
         self._scanned = 0
         self._fence: _OpenFence | None = None
         self._tail = ""
-        self._preview_source: str | None = None
-        """What the tail was rendered from, to skip rendering it again."""
-        self._preview_raw = ""
-        """The pending text ``_preview_source`` was made from."""
-        self._split: Split | None = None
-        """How to cut a pending list or table into items for the preview."""
-        self._items: dict[str, str] = {}
-        """Preview HTML of the complete items, each rendered once."""
+        self._tail_preview = TailPreview(self._md, self._sanitize)
         self._regions: list[_Region] = []
         self._references = _References()
         self._env: dict[str, Any] = {"references": self._references}
@@ -240,7 +233,7 @@ class MarkdownStream:
         tokens = self._md.block.parse(source, self._md, {"references": {}}, []) or []
         blocks = top_level_spans(tokens)
         final = final_lines(blocks, lines)
-        self._split = find_split(tokens, blocks, lines) if not final else None
+        self._tail_preview.split = find_split(tokens, blocks, lines) if not final else None
         fence = open_fence(blocks, len(lines)) if not final else None
         if fence is not None:
             final = fence.start
@@ -251,8 +244,8 @@ class MarkdownStream:
             return False
         offset = sum(len(line) + 1 for line in lines[:final])
         self._commit(self._pending[:offset], ops)
-        self._pending, self._scanned, self._split = self._pending[offset:], 0, None
-        self._items.clear()
+        self._pending, self._scanned = self._pending[offset:], 0
+        self._tail_preview.forget_pieces()
         return True
 
     def _advance_fence(self, ops: list[Op]) -> bool:
@@ -271,82 +264,11 @@ class MarkdownStream:
         return False
 
     def _preview(self) -> str:
-        """The tail's HTML: the pending text rendered as ``preview_source``
-        shapes it; sanitized whenever it holds author HTML."""
+        """The tail's HTML: an open fence's own, or the pending text's preview."""
         if self._fence is not None:
             partial = self._pending.rfind("\n") + 1
             return self._fence.html(self._pending[max(partial, self._fence.scanned) :])
-        raw, previous = self._pending, self._preview_raw
-        source = preview_source(raw)
-        self._preview_raw = raw
-        if source == self._preview_source:
-            return self._tail
-        grown = plain_growth(previous, raw, self._preview_source, source, self._tail)
-        self._preview_source = source
-        if grown is not None:
-            return grown
-        return compact(self._render_preview(source))
-
-    def _render_preview(self, source: str) -> str:
-        env: dict[str, Any] = {"references": dict(self._references)}
-        boundary = new_block_start(source)
-        if boundary:
-            return self._cached(source[:boundary], env) + self._render_line(source[boundary:], env)
-        if self._split is not None:
-            spliced = self._render_items(self._split, source, env)
-            if spliced is not None:
-                return spliced
-        if "\n" not in source.lstrip("\n"):
-            return self._render_line(source.lstrip("\n"), env)
-        return self._render(source, env)
-
-    def _render_items(self, split: Split, source: str, env: dict[str, Any]) -> str | None:
-        """Preview HTML of a list or table: complete items from the cache, the
-        last one rendered now, spliced together."""
-        cuts = [cut for cut in split.cuts if cut < len(source)]
-        items = [split.prefix + source[start:end] for start, end in zip(cuts, cuts[1:] + [len(source)])]
-        if not items:
-            return None
-        parts = [self._cached(item, env) for item in items[:-1]]
-        parts.append(self._render(items[-1], env))
-        return splice(parts, split)
-
-    def _render_line(self, line: str, env: dict[str, Any]) -> str:
-        """Preview HTML of a one-line block; a paragraph's complete sentences
-        come from the cache, only the last one is rendered now."""
-        cuts = sentence_cuts(line)
-        if len(cuts) > 1:
-            sources = [line[start:end] for start, end in zip(cuts, cuts[1:] + [len(line)])]
-            parts = [self._cached(sources[0], env)]
-            parts += [self._cached(source, env, self._render_sentence) for source in sources[1:-1]]
-            parts.append(self._render_sentence(sources[-1], env))
-            spliced = splice_sentences(parts, sources)
-            if spliced is not None:
-                return spliced
-        return self._render(line, env)
-
-    def _cached(self, source: str, env: dict[str, Any], render: Callable[[str, dict[str, Any]], str] | None = None) -> str:
-        """Preview HTML of a complete item or sentence, rendered once."""
-        html = self._items.get(source)
-        if html is None:
-            html = self._items[source] = (render or self._render)(source, env)
-        return html
-
-    def _render_sentence(self, sentence: str, env: dict[str, Any]) -> str:
-        """A sentence that continues a paragraph (it cannot start a block),
-        rendered as one: inline parsing only, the cheap part of markdown-it."""
-        tokens = self._md.parseInline(sentence.strip(" "), env)
-        html = f"<p>{self._md.renderer.render(tokens, self._md.options, env)}</p>\n"
-        return self._sanitize(html) if has_raw_html(tokens) else html
-
-    def _render(self, source: str, env: dict[str, Any]) -> str:
-        """Preview HTML of ``source``: each block sanitized if it holds author HTML
-        (markdown-it's own output passes the allowlist by construction)."""
-        parts = []
-        for block in top_level_blocks(self._md.parse(source, env)):
-            html = self._md.renderer.render(block, self._md.options, env)
-            parts.append(self._sanitize(html) if has_raw_html(block) else html)
-        return "".join(parts)
+        return self._tail_preview.html(self._pending, self._references, self._tail)
 
     def _commit(self, text: str, ops: list[Op], *, from_tail: bool = False) -> None:
         """Render and sanitize ``text`` once and commit it: as ``block`` ops, or,
@@ -360,7 +282,8 @@ class MarkdownStream:
             ops += diff_tail(self._tail, final)
             if final:
                 ops.append(Op("commit"))
-            self._tail, self._preview_source = "", None
+            self._tail = ""
+            self._tail_preview.forget_tail()
         else:
             ops += [Op("block", part) for part in html if part]
         if len(self._references) > known:
@@ -375,4 +298,5 @@ class MarkdownStream:
             region.missed = self._references.missed
         if stale:
             ops.append(Op("replace", "".join(part for region in self._regions for part in region.html)))
-            self._tail, self._preview_source = "", None
+            self._tail = ""
+            self._tail_preview.forget_tail()

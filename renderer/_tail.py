@@ -1,0 +1,121 @@
+"""TailPreview: renders the pending text as the tail, as cheaply as it can.
+
+Rendering the whole pending text at every update would cost its size at
+every token.  The preview caches what does not change: a pending list or
+table is rendered item by item (``_split``), a one-line paragraph sentence
+by sentence, the blocks before a blank line once; plain word growth skips
+rendering altogether (``_preview.plain_growth``).  Markdown-it's own output
+passes the allowlist by construction (its links pass the same URL check),
+so only blocks holding author HTML go through the sanitizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from ._preview import compact, plain_growth, preview_source
+from ._split import Split, new_block_start, sentence_cuts, splice, splice_sentences
+from .markdown import has_raw_html, top_level_blocks
+
+__all__ = ["TailPreview"]
+
+Render = Callable[[str, dict[str, Any]], str]
+
+
+class TailPreview:
+    """The preview of one stream's pending text, with its caches."""
+
+    def __init__(self, md: MarkdownIt, sanitize: Callable[[str], str]) -> None:
+        self._md = md
+        self._sanitize = sanitize
+        self.split: Split | None = None
+        """How to cut a pending list or table into items (set by the engine
+        whenever it parses the complete lines)."""
+        self._pieces: dict[str, str] = {}
+        """Preview HTML of complete items and sentences, each rendered once."""
+        self._source: str | None = None
+        """What the current tail was rendered from."""
+        self._raw = ""
+        """The pending text ``_source`` was made from."""
+
+    def forget_pieces(self) -> None:
+        """The pending text lost its head (a commit): cached pieces are stale."""
+        self.split = None
+        self._pieces.clear()
+
+    def forget_tail(self) -> None:
+        """The tail was cleared: render the next preview in full."""
+        self._source = None
+
+    def html(self, pending: str, references: Mapping[str, Any], tail: str) -> str:
+        """The preview of ``pending``, given the current ``tail`` HTML."""
+        raw, previous = pending, self._raw
+        source = preview_source(raw)
+        self._raw = raw
+        if source == self._source:
+            return tail
+        grown = plain_growth(previous, raw, self._source, source, tail)
+        self._source = source
+        if grown is not None:
+            return grown
+        return compact(self._render_source(source, {"references": dict(references)}))
+
+    def _render_source(self, source: str, env: dict[str, Any]) -> str:
+        boundary = new_block_start(source)
+        if boundary:
+            return self._cached(source[:boundary], env) + self._render_line(source[boundary:], env)
+        if self.split is not None:
+            spliced = self._render_items(self.split, source, env)
+            if spliced is not None:
+                return spliced
+        if "\n" not in source.lstrip("\n"):
+            return self._render_line(source.lstrip("\n"), env)
+        return self._render(source, env)
+
+    def _render_items(self, split: Split, source: str, env: dict[str, Any]) -> str | None:
+        """A list or table: complete items from the cache, the last one
+        rendered now, spliced together."""
+        cuts = [cut for cut in split.cuts if cut < len(source)]
+        items = [split.prefix + source[start:end] for start, end in zip(cuts, cuts[1:] + [len(source)])]
+        if not items:
+            return None
+        parts = [self._cached(item, env) for item in items[:-1]]
+        parts.append(self._render(items[-1], env))
+        return splice(parts, split)
+
+    def _render_line(self, line: str, env: dict[str, Any]) -> str:
+        """A one-line block; a paragraph's complete sentences come from the
+        cache, only the last one is rendered now."""
+        cuts = sentence_cuts(line)
+        if len(cuts) > 1:
+            sources = [line[start:end] for start, end in zip(cuts, cuts[1:] + [len(line)])]
+            parts = [self._cached(sources[0], env)]
+            parts += [self._cached(source, env, self._render_sentence) for source in sources[1:-1]]
+            parts.append(self._render_sentence(sources[-1], env))
+            spliced = splice_sentences(parts, sources)
+            if spliced is not None:
+                return spliced
+        return self._render(line, env)
+
+    def _cached(self, source: str, env: dict[str, Any], render: Render | None = None) -> str:
+        html = self._pieces.get(source)
+        if html is None:
+            html = self._pieces[source] = (render or self._render)(source, env)
+        return html
+
+    def _render_sentence(self, sentence: str, env: dict[str, Any]) -> str:
+        """A sentence that continues a paragraph (it cannot start a block),
+        rendered as one: inline parsing only, the cheap part of markdown-it."""
+        tokens = self._md.parseInline(sentence.strip(" "), env)
+        html = f"<p>{self._md.renderer.render(tokens, self._md.options, env)}</p>\n"
+        return self._sanitize(html) if has_raw_html(tokens) else html
+
+    def _render(self, source: str, env: dict[str, Any]) -> str:
+        parts = []
+        for block in top_level_blocks(self._md.parse(source, env)):
+            html = self._md.renderer.render(block, self._md.options, env)
+            parts.append(self._sanitize(html) if has_raw_html(block) else html)
+        return "".join(parts)
