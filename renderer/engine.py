@@ -3,13 +3,14 @@
 The text not yet committed (``pending``) is examined whenever a line
 completes: the blocks that no further input can change (see ``_commit``) are
 rendered and sanitized once and sent as ``block`` ops.  What is left is the
-tail, re-rendered as a preview at each flush and sent as an ``append`` when
-it only grew (the common case), else as a whole ``tail``.
+tail, previewed at each flush (``_tail.TailPreview``) and sent as ``append``
+ops when it only grew (the common case), else as a whole ``tail``.
 
 An open fenced code block at the head of the pending text is handled line by
-line: its complete lines are final, so each costs only its own escaping, and
-when the closing fence arrives the tail, already equal to the final HTML, is
-promoted with ``commit``.
+line: its complete lines are final, so each costs only its own escaping.
+When the closing fence arrives the tail is brought up to the final HTML (by
+appends; or, for a highlighted language, by one ``tail``) and promoted with
+``commit``.
 
 A reference definition that arrives after a committed link used its label
 re-renders the committed blocks that looked the label up in vain and sends
