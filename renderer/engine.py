@@ -279,10 +279,14 @@ class MarkdownStream:
         html = render_blocks(self._md, self._md.parse(text, self._env), self._env, self._sanitize)
         self._regions.append(_Region(text, html, self._references.missed))
         if from_tail:
-            final = "".join(html)
-            ops += diff_tail(self._tail, final)
-            if final:
-                ops.append(Op("commit"))
+            grown = diff_tail(self._tail, "".join(html))
+            if self._tail and all(op.kind == "append" for op in grown):
+                ops += [*grown, Op("commit")]  # the tail needed at most its last bytes
+            else:
+                # Sent whole, as blocks: a client need not move the tail's nodes
+                # (a highlighted code block can be thousands of them).
+                ops += [Op("tail", "")] if self._tail else []
+                ops += [Op("block", part) for part in html if part]
             self._tail = ""
             self._tail_preview.forget_tail()
         else:
