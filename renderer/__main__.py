@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
 
 from . import MarkdownStream, render_markdown, sanitize
 from .sanitize import clean
@@ -46,15 +47,27 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _chunk_size(value: str) -> int:
-    """Parse --chunk-size: a zero-sized chunk would never advance the text."""
-    try:
-        size = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
-    if size < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {size}")
-    return size
+def _number(convert: Callable[[str], float], what: str, low: float, high: float = math.inf) -> Callable[[str], Any]:
+    """An argparse type: ``convert`` the value and keep it in ``[low, high]``
+    (finite), with a one-line message otherwise."""
+
+    def parse(value: str) -> float:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}") from None
+        if not low <= number <= high or number == math.inf:
+            bounds = f"at least {low}" if high == math.inf else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return number
+
+    return parse
+
+
+# A zero-sized chunk would never advance the text.
+_chunk_size = _number(int, "a whole number >= 1", 1)
+_port = _number(int, "a port number", 0, 65535)
+_seconds = _number(float, "seconds", 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,26 +161,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_run_serve)
     return parser
-
-
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {port}")
-    return port
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {value!r}") from None
-    if not seconds >= 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value!r}")
-    return seconds
 
 
 def _run_serve(args: argparse.Namespace) -> Iterator[str]:
