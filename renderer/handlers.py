@@ -432,6 +432,8 @@ class PageHandler(JSONHandler):
         self.set_header("Cache-Control", "no-cache")
         self.finish((self.state.static_path / self.page).read_bytes())
 
+    head = get  # Tornado sends the headers only
+
 
 class NotFoundHandler(JSONHandler):
     """Anything else: a JSON 404."""
