@@ -261,10 +261,16 @@ export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetc
   let lastId = /** @type {string | null} */ (null);
   /** @type {EventSource | null} */
   let source = null;
-  const controller = new AbortController();
+  // One controller per fetch attempt: an aborted signal stays aborted, so a
+  // shared one would make every later attempt fail at once.
+  let controller = new AbortController();
+  // Set when an event did not fit: the rest of that connection's events
+  // (the rest of a fetched chunk, say) must not be applied, nor their ids
+  // taken as the resume point; cleared when the next connection starts.
+  let stale = false;
 
   function handle(/** @type {StreamEvent} */ event) {
-    if (closed) return;
+    if (closed || stale) return;
     if (event.event === "done") {
       finished = true;
       let reason = "complete";
@@ -283,11 +289,11 @@ export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetc
       } catch {}
       onStatus("error", message);
     }
-    if (event.id) lastId = event.id;
     try {
       onEvent(event);
     } catch (error) {
       // The tail is out of step (it should not happen): resume, which resends it.
+      stale = true;
       onStatus("reconnecting", String(error));
       if (source) {
         source.close();
@@ -295,7 +301,9 @@ export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetc
       } else {
         controller.abort();
       }
+      return;
     }
+    if (event.id) lastId = event.id;
   }
 
   function withLastId(/** @type {string} */ target) {
@@ -310,6 +318,7 @@ export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetc
   }
 
   function viaEventSource(/** @type {string} */ target) {
+    stale = false;
     source = new EventSource(target);
     source.onopen = () => onStatus("generating");
     source.onerror = () => {
@@ -326,8 +335,16 @@ export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetc
   async function viaFetch() {
     for (let attempt = 0; attempt <= maxRetries && !closed; attempt++) {
       const parser = createParser(handle);
+      const first = attempt === 0 && post !== undefined;
+      if (!first && post !== undefined && !streamId) {
+        // The POST failed before its headers: there is nothing to resume, and
+        // POSTing again would start another answer.
+        onStatus("error", "the connection failed before the answer started");
+        return;
+      }
+      controller = new AbortController();
+      stale = false;
       try {
-        const first = attempt === 0 && post !== undefined;
         const target = first ? url : eventsUrl();
         /** @type {Record<string, string>} */
         const headers = { Accept: "text/event-stream" };

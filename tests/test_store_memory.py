@@ -169,7 +169,7 @@ def _ops_of(text: str) -> list[tuple[str, str]]:
     return [(op.kind, op.html) for op in ops]
 
 
-RESUME_TEXT = "# Title\n\nA paragraph that grows.\n\n```py\nx = 1\ny = 2\n```\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nThe end."
+RESUME_TEXT = "# Title\n\nA paragraph that grows.\n\n```\nx = 1\ny = 2\n```\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nThe end."
 
 
 async def _live_events(store: MemoryStore, ops: list[tuple[str, str]]) -> tuple[str, list[Event]]:

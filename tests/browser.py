@@ -1,0 +1,430 @@
+"""Browser tests' helpers: Debian's Chromium through Playwright, a live server,
+a source the test can pause, and a store whose readers the test can cut off.
+
+A helper module for tests, not a test.
+
+* ``chromium`` (fixture, module scope): one headless Chromium per test
+  module, from ``/usr/bin/chromium`` (``playwright install`` is never
+  needed); the tests that use it skip cleanly when Chromium or Playwright is
+  missing. Module, not session, scope: while Playwright's sync API is
+  started, its event loop counts as running in the main thread, and the
+  ``asyncio.run`` of other test modules would fail.
+* ``LiveServer``: ``make_app(Config(...))`` behind a Tornado ``HTTPServer``
+  on a free loopback port, in a background thread with its own event loop;
+  ``server.call(fn)`` runs ``fn`` (or awaits it) in that loop, the only safe
+  way to look at the server's state.
+* ``GatedSource``: a source whose answers stop before a chosen token until
+  the test releases them, and say when they stopped, so a test acts at a
+  known point of an answer without sleeping.
+* ``CuttableStore``: the memory store, remembering its subscriptions, so a
+  test can cut every reader's connection from the server side the way the
+  store cuts a slow reader off (``Subscription.on_cut_off``).
+* ``RECORDER_JS``: an init script that watches the page from before its
+  first script: a MutationObserver checking every node and attribute that
+  answers gain against the server's allowlist, noting every change to
+  committed nodes, and hooks for script that should never run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+from tornado import httpserver, netutil, web
+
+from renderer.app import make_app
+from renderer.sanitize import DEFAULT_POLICY
+from renderer.sources import Message, last_user_message, tokens
+from renderer.state import AppState, Config, SourceFactory, default_sources
+from renderer.store.memory import MemoryStore, MemorySubscription
+
+__all__ = [
+    "CHROMIUM",
+    "LAUNCH_ARGS",
+    "RECORDER_JS",
+    "TIMEOUT",
+    "CuttableStore",
+    "GatedSource",
+    "LiveServer",
+    "allowlist_json",
+    "chromium",
+]
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT = 10.0
+"""Seconds any single wait may take before it is a failure."""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One headless Debian Chromium for a test module (a Playwright ``Browser``)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+# -- the server ---------------------------------------------------------------------
+
+
+class LiveServer:
+    """``with LiveServer(Config(...)) as server:``, serving on ``server.port``."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: MemoryStore | None = None,
+        sources: dict[str, SourceFactory] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.sources = sources
+        self.port = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.app: web.Application | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="browser test server", daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        if not self._ready.wait(TIMEOUT) or self._error is not None:
+            raise RuntimeError("the test server did not start") from self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(TIMEOUT)
+        assert not self._thread.is_alive(), "the test server did not stop"
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:  # reported by __enter__
+            self._error = error
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        self.app = make_app(self.config, store=self.store, sources=self.sources)
+        sockets = netutil.bind_sockets(0, "127.0.0.1")
+        server = httpserver.HTTPServer(self.app, max_body_size=self.config.max_body * 4)
+        server.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        self._ready.set()
+        await self._stop.wait()
+        server.stop()
+        await self.state.generations.shutdown(timeout=TIMEOUT)
+        try:
+            await asyncio.wait_for(server.close_all_connections(), 3)
+        except asyncio.TimeoutError:
+            pass
+        self.state.store.close()
+
+    @property
+    def state(self) -> AppState:
+        assert self.app is not None
+        return self.app.state  # type: ignore[attr-defined,no-any-return]
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def call(self, fn: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
+        """Run ``fn`` in the server's loop (awaiting what it returns, if awaitable)."""
+        assert self.loop is not None
+
+        async def run() -> Any:
+            result = fn()
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+
+def browser_sources(config: Config, gated: GatedSource) -> dict[str, SourceFactory]:
+    """The server's demo and echo sources, plus ``gated``."""
+    return {**default_sources(config), "gated": gated}
+
+
+class CuttableStore(MemoryStore):
+    """The memory store; it remembers subscriptions so a test can cut readers off."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.opened: list[MemorySubscription] = []
+
+    async def subscribe(self, stream_id: str, after: str | None = None) -> MemorySubscription:
+        subscription = await super().subscribe(stream_id, after)
+        self.opened.append(subscription)
+        return subscription
+
+    def cut_readers(self) -> int:
+        """In the server's loop: close the connection of every reader still
+        reading, as the store does to a reader that fell behind. Returns how
+        many were cut."""
+        cut = 0
+        for subscription in self.opened:
+            if not subscription.finished and subscription.on_cut_off is not None:
+                subscription.on_cut_off()
+                cut += 1
+        self.opened = [subscription for subscription in self.opened if not subscription.finished]
+        return cut
+
+
+# -- a source the test steps ----------------------------------------------------------
+
+
+class GatedAnswer:
+    """One answer of a GatedSource."""
+
+    def __init__(self, text: str, pause_at: int) -> None:
+        self.text = text
+        self.pause_at = pause_at
+        self.paused = threading.Event()
+        """Set (in the server's thread) when the answer stops at its gate."""
+        self._gate: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def shown(self) -> str:
+        """The text generated before the gate."""
+        return "".join(tokens(self.text)[: self.pause_at])
+
+    def wait_paused(self) -> None:
+        assert self.paused.wait(TIMEOUT), "the answer never reached its gate"
+
+    def release(self) -> None:
+        """From the test's thread: let the answer run to its end."""
+        self.wait_paused()
+        assert self._loop is not None and self._gate is not None
+        self._loop.call_soon_threadsafe(self._gate.set)
+
+
+class GatedSource:
+    """A source factory: each answer (``text(messages)``, token by token)
+    stops before token ``pause_at`` until the test releases it."""
+
+    def __init__(self, text: Callable[[Sequence[Message]], str] = last_user_message, *, pause_at: int, delay: float = 0.0) -> None:
+        self.text = text
+        self.pause_at = pause_at
+        self.delay = delay
+        self.answers: list[GatedAnswer] = []
+
+    def __call__(self, messages: Sequence[Message]) -> AsyncIterator[str]:
+        answer = GatedAnswer(self.text(messages), self.pause_at)
+        self.answers.append(answer)
+        return self._stream(answer)
+
+    async def _stream(self, answer: GatedAnswer) -> AsyncIterator[str]:
+        answer._loop = asyncio.get_running_loop()
+        answer._gate = asyncio.Event()
+        for index, piece in enumerate(tokens(answer.text)):
+            if index == answer.pause_at:
+                answer.paused.set()
+                await answer._gate.wait()
+            yield piece
+            await asyncio.sleep(self.delay)
+
+    @property
+    def latest(self) -> GatedAnswer:
+        assert self.answers, "no answer was started"
+        return self.answers[-1]
+
+
+# -- watching the page ---------------------------------------------------------------
+
+
+def allowlist_json() -> str:
+    """The server's policy (renderer.sanitize.DEFAULT_POLICY) for the page-side
+    checker: independent of static/allowlist.js, which the client itself uses."""
+    policy = DEFAULT_POLICY
+    return json.dumps(
+        {
+            "tags": sorted(policy.tags),
+            "attributes": {tag: sorted(names) for tag, names in policy.attributes.items()},
+            "schemes": {f"{tag} {name}": sorted(schemes) for (tag, name), schemes in policy.url_schemes.items()},
+            "patterns": {f"{tag} {name}": pattern.pattern for (tag, name), pattern in policy.attribute_values.items()},
+            "linkRel": policy.link_rel,
+        }
+    )
+
+
+RECORDER_JS = r"""
+(() => {
+  const ALLOW = __ALLOWLIST__;
+  const HTML_NS = "http://www.w3.org/1999/xhtml";
+  const TAGS = new Set(ALLOW.tags);
+  const PATTERNS = Object.fromEntries(Object.entries(ALLOW.patterns).map(([k, p]) => [k, new RegExp(`^(?:${p})$`)]));
+  // Elements and attributes that must never appear anywhere on the page once it has loaded.
+  const NEVER_TAGS = new Set(["script", "iframe", "frame", "object", "embed", "style", "link", "meta", "base",
+    "svg", "math", "template", "noscript", "form", "input", "textarea", "video", "audio", "source", "portal"]);
+  const URL_ATTRIBUTES = new Set(["href", "src", "action", "formaction", "xlink:href", "data", "poster", "srcdoc", "background", "ping"]);
+
+  const rec = {
+    calls: [],          // alert/confirm/prompt/print calls
+    canary: [],         // values payloads assigned to window.__xss
+    csp: [],            // securitypolicyviolation events (blocked attempts)
+    problems: [],       // nodes/attributes/URLs outside the allowlist, as seen by the MutationObserver
+    committed: [],      // changes to committed nodes other than appending after them
+    states: [],         // [answer number, data-state] as they change
+    growth: [],         // [answer number, committed children, tail children, text length, aria-busy] per mutation batch while generating
+    mutations: { committedAdded: 0, tailAdded: 0, tailRemoved: 0 },
+    loaded: false,
+  };
+  window.__rec = rec;
+  for (const name of ["alert", "confirm", "prompt", "print"]) {
+    window[name] = (...args) => { rec.calls.push(`${name}(${args.map(String).join(", ")})`); };
+  }
+  Object.defineProperty(window, "__xss", {
+    configurable: false,
+    get() { return undefined; },
+    set(value) { rec.canary.push(String(value)); },
+  });
+  document.addEventListener("securitypolicyviolation", (event) => {
+    rec.csp.push({ directive: event.effectiveDirective, blocked: event.blockedURI, sample: event.sample });
+  });
+  document.addEventListener("DOMContentLoaded", () => { rec.loaded = true; });
+
+  const numbers = new WeakMap();
+  let answers = 0;
+  const answerNumber = (article) => {
+    if (!numbers.has(article)) numbers.set(article, ++answers);
+    return numbers.get(article);
+  };
+  const describe = (node) => node.nodeType === 1 ? `<${node.localName}>` : node.nodeType === 3 ? `#text ${JSON.stringify(node.data.slice(0, 30))}` : `node type ${node.nodeType}`;
+  const elementOf = (node) => node.nodeType === 1 ? node : node.parentElement;
+  // Where a node is: committed content, tail content, or the page around them
+  // (the two containers themselves belong to the page).
+  const region = (node, ofChildren = false) => {
+    const element = elementOf(node);
+    if (!element) return "page";
+    if (!ofChildren && element.matches(".answer-committed, .answer-tail")) return "page";
+    if (element.closest(".answer-committed")) return "committed";
+    if (element.closest(".answer-tail")) return "tail";
+    return "page";
+  };
+
+  function checkAttribute(element, name, value, where) {
+    const tag = element.localName;
+    const lower = name.toLowerCase();
+    if (lower.startsWith("on")) rec.problems.push(`${where}: <${tag} ${name}>`);
+    if (URL_ATTRIBUTES.has(lower) && /^\s*(javascript|vbscript|data|file):/i.test(value.replace(/[\u0000-\u001f]/g, ""))) {
+      rec.problems.push(`${where}: <${tag} ${name}="${value.slice(0, 60)}">`);
+    }
+    if (where === "page") return;
+    if (tag === "a" && name === "rel") {
+      if (value !== ALLOW.linkRel) rec.problems.push(`${where}: <a rel="${value}">`);
+      return;
+    }
+    if (!(ALLOW.attributes[tag] ?? []).includes(name)) {
+      rec.problems.push(`${where}: <${tag} ${name}>`);
+      return;
+    }
+    const key = `${tag} ${name}`;
+    const schemes = ALLOW.schemes[key];
+    if (schemes) {
+      let scheme = "";
+      try { scheme = new URL(value, document.baseURI).protocol.slice(0, -1); } catch { scheme = "(unparsable)"; }
+      if (!schemes.includes(scheme)) rec.problems.push(`${where}: <${tag} ${name}="${value.slice(0, 60)}"> (${scheme})`);
+    }
+    const pattern = PATTERNS[key];
+    if (pattern && !pattern.test(value)) rec.problems.push(`${where}: <${tag} ${name}="${value.slice(0, 60)}">`);
+  }
+
+  function checkElement(element, where) {
+    const tag = element.localName;
+    if (where !== "page" || rec.loaded) {
+      if (NEVER_TAGS.has(tag) || element.namespaceURI !== HTML_NS) rec.problems.push(`${where}: <${tag}> (${element.namespaceURI})`);
+    }
+    if (where !== "page" && !TAGS.has(tag)) rec.problems.push(`${where}: <${tag}>`);
+    if (where !== "page" || rec.loaded) {
+      for (const attribute of element.attributes) checkAttribute(element, attribute.name, attribute.value, where);
+    }
+  }
+
+  function checkTree(node, where) {
+    if (node.nodeType === 8 && where !== "page") rec.problems.push(`${where}: comment`);
+    if (node.nodeType !== 1 && node.nodeType !== 11) return;
+    if (node.nodeType === 1) checkElement(node, where);
+    const walker = document.createTreeWalker(node, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_COMMENT);
+    for (let next = walker.nextNode(); next; next = walker.nextNode()) {
+      if (next.nodeType === 8) { if (where !== "page") rec.problems.push(`${where}: comment`); }
+      else checkElement(next, where);
+    }
+  }
+
+  function snapshot() {
+    for (const article of document.querySelectorAll("article.answer")) {
+      const state = article.dataset.state;
+      if (state !== "generating" && state !== "reconnecting") continue;
+      const committed = article.querySelector(".answer-committed");
+      const tail = article.querySelector(".answer-tail");
+      if (!committed || !tail) continue;
+      rec.growth.push([answerNumber(article), committed.childNodes.length, tail.childNodes.length,
+        committed.textContent.length + tail.textContent.length, article.querySelector(".answer-body").getAttribute("aria-busy")]);
+    }
+  }
+
+  const observer = new MutationObserver((records) => {
+    for (const record of records) {
+      const where = region(record.target, record.type === "childList");
+      if (record.type === "childList") {
+        if (where === "committed") {
+          const isContainer = record.target.classList?.contains("answer-committed");
+          if (record.removedNodes.length) rec.committed.push(`removed ${[...record.removedNodes].map(describe).join(" ")} from ${describe(record.target)}`);
+          if (record.addedNodes.length && (!isContainer || record.nextSibling !== null)) {
+            rec.committed.push(`inserted ${[...record.addedNodes].map(describe).join(" ")} into ${describe(record.target)}${record.nextSibling ? " before a committed node" : ""}`);
+          }
+          rec.mutations.committedAdded += record.addedNodes.length;
+        } else if (where === "tail") {
+          rec.mutations.tailAdded += record.addedNodes.length;
+          rec.mutations.tailRemoved += record.removedNodes.length;
+        }
+        for (const node of record.addedNodes) checkTree(node, where);
+      } else if (record.type === "attributes") {
+        const element = record.target;
+        if (where === "committed") rec.committed.push(`attribute ${record.attributeName} of ${describe(element)} changed`);
+        const value = element.getAttribute(record.attributeName);
+        if (value !== null && (where !== "page" || rec.loaded)) checkAttribute(element, record.attributeName, value, where);
+        if (record.attributeName === "data-state" && element.matches("article.answer")) rec.states.push([answerNumber(element), value]);
+      } else if (record.type === "characterData" && where === "committed") {
+        rec.committed.push(`text of ${describe(record.target.parentNode ?? record.target)} changed`);
+      }
+    }
+    snapshot();
+  });
+  observer.observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+})();
+"""
+
+
+def recorder_script() -> str:
+    """RECORDER_JS with the server's allowlist filled in."""
+    return RECORDER_JS.replace("__ALLOWLIST__", allowlist_json())
