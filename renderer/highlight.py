@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 
-from pygments import highlight
+from pygments import format as format_tokens
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
+from pygments.token import Name, Text, Whitespace
 from pygments.util import ClassNotFound
 
 from .sanitize import normalize_text
@@ -22,6 +23,10 @@ __all__ = ["CLASS_PREFIX", "highlight_code"]
 
 CLASS_PREFIX = "hl-"
 _FORMATTER = HtmlFormatter(nowrap=True, classprefix=CLASS_PREFIX)
+# Tokens no style colours: written as plain text, not as spans.  Plain names
+# and whitespace are most tokens of most code, and every span costs the
+# browser a box to lay out (a 300-line block: about half the spans).
+_UNSTYLED = frozenset({Name, Text, Whitespace, Text.Whitespace})
 
 
 @functools.lru_cache(maxsize=128)
@@ -37,4 +42,5 @@ def highlight_code(code: str, language: str) -> str | None:
     lexer = _lexer(language) if language else None
     if lexer is None:
         return None
-    return str(highlight(normalize_text(code), lexer, _FORMATTER))
+    tokens = lexer.get_tokens(normalize_text(code))
+    return str(format_tokens(((Text if kind in _UNSTYLED else kind, value) for kind, value in tokens), _FORMATTER))
