@@ -21,6 +21,29 @@ const VOID = new Set(["area", "base", "br", "col", "embed", "hr", "img", "input"
 const WHITESPACE = /^[ \t\n\f\r]*$/;
 const END_TAG = /^<\/([A-Za-z][A-Za-z0-9]*)>/;
 
+/**
+ * allowlist.js as one lookup per element: attribute -> its URL schemes and
+ * value pattern (a highlighted code block has thousands of spans to check).
+ * @type {Map<string, Map<string, {schemes?: Set<string>, pattern?: RegExp}>>}
+ */
+const ATTRIBUTE_RULES = new Map(
+  Object.entries(ATTRIBUTES).map(([tag, names]) => [
+    tag,
+    new Map(
+      [...names].map((attribute) => {
+        const key = `${tag} ${attribute}`;
+        return [
+          attribute,
+          {
+            schemes: URL_SCHEMES[/** @type {keyof typeof URL_SCHEMES} */ (key)],
+            pattern: ATTRIBUTE_VALUES[/** @type {keyof typeof ATTRIBUTE_VALUES} */ (key)],
+          },
+        ];
+      }),
+    ),
+  ]),
+);
+
 /** @type {{createHTML(s: string): any} | null | undefined} */
 let trustedPolicy;
 
@@ -78,15 +101,14 @@ function scrub(/** @type {DocumentFragment} */ root, /** @type {(p: string) => v
       else node.replaceWith(...node.childNodes);
       continue;
     }
+    if (!node.hasAttributes()) continue;
+    const rules = ATTRIBUTE_RULES.get(name);
     for (const attribute of [...node.attributes]) {
-      const key = `${name} ${attribute.name}`;
-      const allowed = ATTRIBUTES[/** @type {keyof typeof ATTRIBUTES} */ (name)];
-      const schemes = URL_SCHEMES[/** @type {keyof typeof URL_SCHEMES} */ (key)];
-      const pattern = ATTRIBUTE_VALUES[/** @type {keyof typeof ATTRIBUTE_VALUES} */ (key)];
+      const rule = rules?.get(attribute.name);
       const ok =
-        allowed?.has(attribute.name) &&
-        (!schemes || allowedUrl(attribute.value, schemes)) &&
-        (!pattern || pattern.test(attribute.value));
+        rule !== undefined &&
+        (!rule.schemes || allowedUrl(attribute.value, rule.schemes)) &&
+        (!rule.pattern || rule.pattern.test(attribute.value));
       if (!ok) {
         node.removeAttribute(attribute.name);
         report(`<${name} ${attribute.name}>`);
