@@ -10,6 +10,7 @@ import sys
 
 from tornado import httpserver, web
 
+from . import progressive
 from .handlers import (
     STREAM_ID,
     CancelHandler,
@@ -60,6 +61,7 @@ def make_app(
             (rf"{stream}/cancel", CancelHandler, shared),
             (r"/healthz", HealthHandler, shared),
             (r"/metrics", MetricsHandler, shared),
+            *progressive.routes(shared),
             (r"/static/(.*)", web.StaticFileHandler, {"path": str(STATIC_PATH)}),
         ],
         default_handler_class=NotFoundHandler,
