@@ -36,8 +36,8 @@ export const URL_SCHEMES = {
 
 /** Attributes whose whole value must match a pattern. */
 export const ATTRIBUTE_VALUES = {
-  "code class": /^language-[A-Za-z0-9_+#-]{1,40}$/,
-  "span class": /^hl-[a-z0-9]{1,4}$/,
+  "code class": /^(?:language-[A-Za-z0-9_+#-]{1,40})$/,
+  "span class": /^(?:hl-[a-z0-9]{1,4})$/,
   "td align": /^(?:left|center|right)$/,
   "th align": /^(?:left|center|right)$/,
 };
