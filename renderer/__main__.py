@@ -1,4 +1,4 @@
-"""The command line: ``python -m renderer serve|render|sanitize``.
+"""The command line: ``python -m renderer serve|render|sanitize|xss-check``.
 
 Scripts call this, so it keeps two promises: what it prints is UTF-8
 whatever the locale says (HTML in, HTML out), and bad input ends with one
@@ -7,6 +7,7 @@ line on standard error and exit status 2, never a traceback. Exit statuses:
     0  done
     1  standard output was closed early (``... | head``); no message
     2  bad arguments or unreadable input
+    3  xss-check found an execution or a disallowed output (after its report)
     130  interrupted (Ctrl-C)
 """
 
@@ -29,11 +30,16 @@ DEFAULT_CHUNK_SIZE = 4
 EXIT_OK = 0
 EXIT_BROKEN_PIPE = 1
 EXIT_USAGE = 2
+EXIT_CHECK_FAILED = 3
 EXIT_INTERRUPTED = 130
 
 
 class UsageError(Exception):
     """Bad arguments or input: reported as one line, exit status 2."""
+
+
+class CheckFailed(Exception):
+    """Raised by a command's lines after its report: exit status 3."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,6 +74,7 @@ def _number(convert: Callable[[str], float], what: str, low: float, high: float 
 _chunk_size = _number(int, "a whole number >= 1", 1)
 _port = _number(int, "a port number", 0, 65535)
 _seconds = _number(float, "seconds", 0)
+_jobs = _number(int, "a whole number >= 1", 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,6 +167,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause between tokens of the demo and echo sources (default 0.02; 0: as fast as possible)",
     )
     serve.set_defaults(run=_run_serve)
+
+    xss_check = commands.add_parser(
+        "xss-check",
+        help="prove that no payload of a corpus gets script to run through the pipeline",
+        description=(
+            "Feed every payload of CORPUS (default: the shipped corpus, 590+ payloads)\n"
+            "through the pipeline as Markdown (one-shot, and streamed: whole, every\n"
+            "2-way split, 1-character chunks) and as HTML (every prefix), and check\n"
+            "every intermediate and final HTML against the allowlist. With --browser,\n"
+            "also show the streamed output through the real page, client code and CSP\n"
+            "in headless Chromium, and class each payload as clean, blocked (by the\n"
+            "CSP), disallowed (the client had to remove something) or executed.\n"
+            "Prints a table; exits 3 on any execution or disallowed output.\n"
+            "\n"
+            "CORPUS: JSON Lines (.jsonl, .ndjson), each line a JSON string or\n"
+            '{"name": "group/name", "payload": "..."}; any other file: one payload\n'
+            "a line. Payloads that try to run script should set window.__xss."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    xss_check.add_argument(
+        "corpus", nargs="?", metavar="CORPUS", help="corpus file ('-': stdin, one payload a line; default: the shipped corpus)"
+    )
+    xss_check.add_argument("--browser", action="store_true", help="also run the payloads in headless Chromium")
+    xss_check.add_argument(
+        "--sanitizer", choices=("bleach", "nh3"), default="bleach", help="sanitizer backend (default bleach)"
+    )
+    xss_check.add_argument(
+        "--format", choices=("jsonl", "lines"), default=None, help="CORPUS format (default: by its extension)"
+    )
+    xss_check.add_argument(
+        "--depth",
+        choices=("full", "chars", "one-shot"),
+        default="full",
+        help="chunkings streamed: all (full, the default), whole and 1-character only (chars: for long payloads), whole only",
+    )
+    xss_check.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="processes for the static check (default: one per CPU)",
+    )
+    xss_check.set_defaults(run=_run_xss_check)
     return parser
 
 
@@ -250,6 +301,35 @@ def _run_sanitize(args: argparse.Namespace) -> Iterator[str]:
     return iter([json.dumps(payload, ensure_ascii=False) + "\n"])
 
 
+def _run_xss_check(args: argparse.Namespace) -> Iterator[str]:
+    from . import xss
+
+    try:
+        if args.corpus == "-":
+            payloads = xss.parse_corpus(read_text("-"), format=args.format or "lines", source="<stdin>")
+        else:
+            payloads = xss.load_corpus(args.corpus, format=args.format)
+        xss.make_sanitizer(args.sanitizer)
+        if args.browser:
+            xss.check_browser([])  # Playwright and Chromium are there, or a one-line error now
+    except (xss.CorpusError, xss.BackendUnavailable) as error:
+        raise UsageError(str(error)) from None
+    corpus = {None: "shipped corpus", "-": "<stdin>"}.get(args.corpus, repr(args.corpus))
+    try:
+        report = xss.check(
+            payloads, args.sanitizer, browser=args.browser, corpus=corpus, depth=args.depth, jobs=args.jobs
+        )
+    except xss.BackendUnavailable as error:
+        raise UsageError(str(error)) from None
+    return _report_lines(xss.format_report(report), report.failed)
+
+
+def _report_lines(lines: list[str], failed: bool) -> Iterator[str]:
+    yield from (line + "\n" for line in lines)
+    if failed:
+        raise CheckFailed
+
+
 def _write(chunk: str) -> None:
     """Write UTF-8 to stdout whatever its text encoding says.
 
@@ -298,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(e).splitlines())  # one line, even for odd file names
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except CheckFailed:
+        sys.stdout.flush()
+        return EXIT_CHECK_FAILED
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_BROKEN_PIPE

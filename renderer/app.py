@@ -10,7 +10,7 @@ import sys
 
 from tornado import httpserver, web
 
-from . import progressive
+from . import harness, progressive
 from .handlers import (
     STREAM_ID,
     CancelHandler,
@@ -53,6 +53,7 @@ def make_app(
     app = web.Application(
         [
             (r"/", PageHandler, shared),
+            *harness.routes(shared),
             (r"/api/chat", ChatHandler, shared),
             (rf"{stream}/events", EventsHandler, shared),
             (rf"{stream}/ndjson", NDJSONHandler, shared),
