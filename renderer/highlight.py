@@ -14,7 +14,7 @@ from pygments import format as format_tokens
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
-from pygments.token import Name, Text, Whitespace
+from pygments.token import Name, Operator, Punctuation, Text, Whitespace
 from pygments.util import ClassNotFound
 
 from .sanitize import normalize_text
@@ -23,10 +23,11 @@ __all__ = ["CLASS_PREFIX", "highlight_code"]
 
 CLASS_PREFIX = "hl-"
 _FORMATTER = HtmlFormatter(nowrap=True, classprefix=CLASS_PREFIX)
-# Tokens no style colours: written as plain text, not as spans.  Plain names
-# and whitespace are most tokens of most code, and every span costs the
-# browser a box to lay out (a 300-line block: about half the spans).
-_UNSTYLED = frozenset({Name, Text, Whitespace, Text.Whitespace})
+# Tokens written as plain text, not as spans: plain names, punctuation,
+# operators and whitespace, most tokens of most code.  Every span costs the
+# browser a box to lay out, and showing a 300-line block is one task: with
+# these plain it has a third of the spans and fits in a frame.
+_UNSTYLED = frozenset({Name, Operator, Punctuation, Text, Whitespace, Text.Whitespace})
 
 
 @functools.lru_cache(maxsize=128)
