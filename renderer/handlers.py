@@ -113,6 +113,38 @@ class JSONHandler(JSONErrors):
         return True
 
 
+@web.stream_request_body
+class JSONBodyHandler(JSONHandler):
+    """A handler that reads its own JSON body, so that one too large gets a
+    JSON 413 (declared: before it is read; chunked: once it passes
+    ``Config.max_body``) instead of Tornado's bare 400."""
+
+    def prepare(self) -> None:
+        self._body = bytearray()
+        self._too_large = False
+        length = self.request.headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > self.state.config.max_body:
+            self.fail(413, f"the body is larger than {self.state.config.max_body} bytes")
+
+    def data_received(self, chunk: bytes) -> None:
+        if not self._too_large:
+            self._body += chunk
+            if len(self._body) > self.state.config.max_body:
+                self._too_large, self._body = True, bytearray()
+
+    def json_object(self, shape: str) -> dict[str, Any]:
+        """The body as a JSON object (``shape`` says what one looks like), else 413 or 400."""
+        if self._too_large:
+            self.fail(413, f"the body is larger than {self.state.config.max_body} bytes")
+        try:
+            body = json.loads(bytes(self._body) or b"null")
+        except (ValueError, UnicodeDecodeError):
+            self.fail(400, "the body is not valid JSON")
+        if not isinstance(body, dict):
+            self.fail(400, f"the body must be a JSON object: {shape}")
+        return body
+
+
 class FollowMixin(JSONHandler):
     """Writes a stream's events to a long-lived HTTP response."""
 
@@ -293,31 +325,12 @@ class StreamSocket(JSONErrors, websocket.WebSocketHandler):
         return True  # read-only, public stream data: any page may follow it
 
 
-@web.stream_request_body
-class ChatHandler(FollowMixin):
+class ChatHandler(JSONBodyHandler, FollowMixin):
     """``POST /api/chat``: start an answer; 201 with its id, or the answer
-    itself as SSE when the client asks for ``text/event-stream``.
-
-    The body is read here, not by Tornado, so that one too large gets a
-    JSON 413 (declared: before it is read; chunked: once it passes the limit)."""
-
-    def prepare(self) -> None:
-        self._body = bytearray()
-        self._too_large = False
-        length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > self.state.config.max_body:
-            self.fail(413, f"the body is larger than {self.state.config.max_body} bytes")
-
-    def data_received(self, chunk: bytes) -> None:
-        if not self._too_large:
-            self._body += chunk
-            if len(self._body) > self.state.config.max_body:
-                self._too_large, self._body = True, bytearray()
+    itself as SSE when the client asks for ``text/event-stream``."""
 
     async def post(self) -> None:
         config = self.state.config
-        if self._too_large:
-            self.fail(413, f"the body is larger than {config.max_body} bytes")
         messages, source_name = self._parse()
         owner = self.request.remote_ip or ""
         generations = self.state.generations
@@ -342,12 +355,7 @@ class ChatHandler(FollowMixin):
     def _parse(self) -> tuple[list[Message], str]:
         """The messages and source name of a valid body, else a 400."""
         config = self.state.config
-        try:
-            body = json.loads(bytes(self._body) or b"null")
-        except (ValueError, UnicodeDecodeError):
-            self.fail(400, "the body is not valid JSON")
-        if not isinstance(body, dict):
-            self.fail(400, "the body must be a JSON object")
+        body = self.json_object('{"message": "..."} or {"messages": [...]}')
         source = body.get("source", config.source)
         if not isinstance(source, str) or source not in self.state.sources:
             self.fail(400, f"source must be one of {', '.join(sorted(self.state.sources))}")

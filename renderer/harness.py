@@ -22,13 +22,12 @@ every stream on it, responsive.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from tornado import web
 
-from .handlers import JSONHandler, PageHandler
+from .handlers import JSONBodyHandler, PageHandler
 from .sanitize import Cleaned, Sanitizer
 from .state import AppState
 from .xss import SANITIZERS, BackendUnavailable, clean_markdown, make_sanitizer
@@ -57,36 +56,15 @@ def routes(shared: dict[str, Any]) -> list[tuple[str, type[web.RequestHandler], 
     ]
 
 
-@web.stream_request_body
-class SanitizeHandler(JSONHandler):
+class SanitizeHandler(JSONBodyHandler):
     """``POST /api/sanitize``: sanitize HTML, or render Markdown, and say what
-    was removed.
-
-    The body is read here, not by Tornado, so that one too large gets a JSON
-    413 (declared: before it is read; chunked: once it passes the limit)."""
+    was removed."""
 
     def initialize(self, state: AppState, sanitizers: Mapping[str, Sanitizer | str]) -> None:  # type: ignore[override]
         super().initialize(state)
         self.sanitizers = sanitizers
 
-    def prepare(self) -> None:
-        self._body = bytearray()
-        self._too_large = False
-        if self.request.method != "POST":
-            return  # Tornado answers 405
-        length = self.request.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) > self.state.config.max_body:
-            self.fail(413, f"the body is larger than {self.state.config.max_body} bytes")
-
-    def data_received(self, chunk: bytes) -> None:
-        if not self._too_large:
-            self._body += chunk
-            if len(self._body) > self.state.config.max_body:
-                self._too_large, self._body = True, bytearray()
-
     async def post(self) -> None:
-        if self._too_large:
-            self.fail(413, f"the body is larger than {self.state.config.max_body} bytes")
         kind, text, sanitizer = self._parse()
         work = clean_markdown if kind == "markdown" else _clean_html
         result = await asyncio.get_running_loop().run_in_executor(None, work, text, sanitizer)
@@ -94,12 +72,7 @@ class SanitizeHandler(JSONHandler):
 
     def _parse(self) -> tuple[str, str, Sanitizer]:
         """What to sanitize, how, and with which backend; else a 400."""
-        try:
-            body = json.loads(bytes(self._body) or b"null")
-        except (ValueError, UnicodeDecodeError):
-            self.fail(400, "the body is not valid JSON")
-        if not isinstance(body, dict):
-            self.fail(400, 'the body must be a JSON object: {"html": "..."} or {"markdown": "..."}')
+        body = self.json_object('{"html": "..."} or {"markdown": "..."}')
         kinds = [kind for kind in _KINDS if kind in body]
         if len(kinds) != 1:
             self.fail(400, 'the body needs exactly one of "html" and "markdown"')
