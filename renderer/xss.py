@@ -80,12 +80,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .engine import MarkdownStream
 from .markdown import render_markdown
 from .ops import Document, Op
 from .sanitize import DEFAULT_POLICY, DEFAULT_SANITIZER, Cleaned, NH3Sanitizer, Policy, Sanitizer, check_allowlist
+
+if TYPE_CHECKING:
+    from .testing import ServerThread
 
 __all__ = [
     "BROWSER_CLASSES",
@@ -96,7 +99,6 @@ __all__ = [
     "BrowserOptions",
     "CorpusError",
     "Depth",
-    "HarnessServer",
     "Outcome",
     "Payload",
     "Problem",
@@ -110,7 +112,6 @@ __all__ = [
     "default_corpus_path",
     "format_report",
     "load_corpus",
-    "make_harness_app",
     "make_sanitizer",
     "parse_corpus",
     "with_browser",
@@ -620,83 +621,6 @@ async ({ id, streams, states, client, settleMs }) => {
 """
 
 
-class HarnessServer:
-    """The real application (``make_app``, plus the ``/sanitize`` routes if
-    it does not have them yet) on a free loopback port, in a thread with its
-    own event loop: ``with HarnessServer() as server: server.url("/sanitize")``.
-    """
-
-    def __init__(self, config: Any = None) -> None:
-        self.config = config
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="xss-check server", daemon=True)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> HarnessServer:
-        self._thread.start()
-        if not self._ready.wait(30) or self._error is not None:
-            raise RuntimeError(f"the check's server did not start: {self._error}") from self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as error:  # reported by __enter__
-            self._error = error
-            self._ready.set()
-
-    async def _main(self) -> None:
-        from tornado import httpserver, netutil  # noqa: PLC0415
-
-        self._stop = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        app = make_harness_app(self.config)
-        sockets = netutil.bind_sockets(0, "127.0.0.1")
-        server = httpserver.HTTPServer(app, xheaders=False)
-        server.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
-        self._ready.set()
-        await self._stop.wait()
-        server.stop()
-        try:
-            await asyncio.wait_for(server.close_all_connections(), 5)
-        finally:
-            app.state.store.close()  # type: ignore[attr-defined]
-
-
-def make_harness_app(config: Any = None) -> Any:
-    """``make_app(config)`` with the harness routes, whether or not
-    ``make_app`` wires them itself yet."""
-    from tornado import web  # noqa: PLC0415
-
-    from .app import make_app  # noqa: PLC0415
-    from .harness import routes  # noqa: PLC0415
-
-    app: web.Application = make_app(config)
-    served = any(
-        getattr(rule.matcher, "regex", None) is not None and rule.matcher.regex.match("/api/sanitize")
-        for rule in app.wildcard_router.rules
-    )
-    if not served:
-        app.add_handlers(r".*", routes({"state": app.state}))  # type: ignore[attr-defined]
-    return app
-
-
 def _launch(playwright: Any) -> Any:
     executable = os.environ.get("RENDERER_CHROMIUM") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
     try:
@@ -752,7 +676,7 @@ class _Oracle:
     and what it saw outside the page's own reports (requests, dialogs,
     popups, navigations), for the payload running now."""
 
-    def __init__(self, context: Any, server: HarnessServer, options: BrowserOptions) -> None:
+    def __init__(self, context: Any, server: ServerThread, options: BrowserOptions) -> None:
         self.context = context
         self.server = server
         self.options = options
@@ -869,7 +793,9 @@ def check_browser(outcomes: Sequence[Outcome], *, options: BrowserOptions = Brow
     """
 
     def run(browser: Any) -> str:
-        with HarnessServer() as server:
+        from .testing import ServerThread  # noqa: PLC0415  (tornado only for --browser)
+
+        with ServerThread(name="xss-check server") as server:
             context = browser.new_context(bypass_csp=not options.csp)
             try:
                 oracle = _Oracle(context, server, options)

@@ -28,7 +28,6 @@ A helper module for tests, not a test.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import threading
@@ -36,13 +35,12 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from tornado import httpserver, netutil, web
 
-from renderer.app import make_app
 from renderer.sanitize import DEFAULT_POLICY
 from renderer.sources import Message, last_user_message, tokens
-from renderer.state import AppState, Config, SourceFactory, default_sources
+from renderer.state import Config, SourceFactory, default_sources
 from renderer.store.memory import MemoryStore, MemorySubscription
+from renderer.testing import ServerThread
 
 __all__ = [
     "CHROMIUM",
@@ -89,7 +87,7 @@ def chromium() -> Iterator[Any]:
 # -- the server ---------------------------------------------------------------------
 
 
-class LiveServer:
+class LiveServer(ServerThread):
     """``with LiveServer(Config(...)) as server:``, serving on ``server.port``."""
 
     def __init__(
@@ -99,73 +97,7 @@ class LiveServer:
         store: MemoryStore | None = None,
         sources: dict[str, SourceFactory] | None = None,
     ) -> None:
-        self.config = config
-        self.store = store
-        self.sources = sources
-        self.port = 0
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.app: web.Application | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="browser test server", daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        if not self._ready.wait(TIMEOUT) or self._error is not None:
-            raise RuntimeError("the test server did not start") from self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(TIMEOUT)
-        assert not self._thread.is_alive(), "the test server did not stop"
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as error:  # reported by __enter__
-            self._error = error
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        self.loop = asyncio.get_running_loop()
-        self.app = make_app(self.config, store=self.store, sources=self.sources)
-        sockets = netutil.bind_sockets(0, "127.0.0.1")
-        server = httpserver.HTTPServer(self.app, max_body_size=self.config.max_body * 4)
-        server.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
-        self._ready.set()
-        await self._stop.wait()
-        server.stop()
-        await self.state.generations.shutdown(timeout=TIMEOUT)
-        try:
-            await asyncio.wait_for(server.close_all_connections(), 3)
-        except asyncio.TimeoutError:
-            pass
-        self.state.store.close()
-
-    @property
-    def state(self) -> AppState:
-        assert self.app is not None
-        return self.app.state  # type: ignore[attr-defined,no-any-return]
-
-    def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def call(self, fn: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
-        """Run ``fn`` in the server's loop (awaiting what it returns, if awaitable)."""
-        assert self.loop is not None
-
-        async def run() -> Any:
-            result = fn()
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+        super().__init__(config, store=store, sources=sources, name="browser test server")
 
 
 def browser_sources(config: Config, gated: GatedSource) -> dict[str, SourceFactory]:
@@ -211,6 +143,14 @@ class GatedAnswer:
         """Set (in the server's thread) when the answer stops at its gate."""
         self._gate: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.released = False
+        self.ended = False
+        """Set when its generator ended (finished, or closed by a cancel)."""
+
+    @property
+    def over(self) -> bool:
+        """Released or ended: no later test step is about this answer."""
+        return self.released or self.ended
 
     @property
     def shown(self) -> str:
@@ -224,6 +164,7 @@ class GatedAnswer:
         """From the test's thread: let the answer run to its end."""
         self.wait_paused()
         assert self._loop is not None and self._gate is not None
+        self.released = True
         self._loop.call_soon_threadsafe(self._gate.set)
 
 
@@ -236,26 +177,37 @@ class GatedSource:
         self.pause_at = pause_at
         self.delay = delay
         self.answers: list[GatedAnswer] = []
+        self._started = threading.Condition()
 
     def __call__(self, messages: Sequence[Message]) -> AsyncIterator[str]:
         answer = GatedAnswer(self.text(messages), self.pause_at)
-        self.answers.append(answer)
+        with self._started:
+            self.answers.append(answer)
+            self._started.notify_all()
         return self._stream(answer)
 
     async def _stream(self, answer: GatedAnswer) -> AsyncIterator[str]:
         answer._loop = asyncio.get_running_loop()
         answer._gate = asyncio.Event()
-        for index, piece in enumerate(tokens(answer.text)):
-            if index == answer.pause_at:
-                answer.paused.set()
-                await answer._gate.wait()
-            yield piece
-            await asyncio.sleep(self.delay)
+        try:
+            for index, piece in enumerate(tokens(answer.text)):
+                if index == answer.pause_at:
+                    answer.paused.set()
+                    await answer._gate.wait()
+                yield piece
+                await asyncio.sleep(self.delay)
+        finally:
+            answer.ended = True
 
     @property
     def latest(self) -> GatedAnswer:
-        assert self.answers, "no answer was started"
-        return self.answers[-1]
+        """The answer in progress: waits (bounded) for one, since the page's
+        POST may not have arrived yet, and the source outlives a test whose
+        answers are over."""
+        with self._started:
+            live = self._started.wait_for(lambda: self.answers and not self.answers[-1].over, TIMEOUT)
+            assert live, "no answer was started"
+            return self.answers[-1]
 
 
 # -- watching the page ---------------------------------------------------------------

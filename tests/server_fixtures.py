@@ -22,18 +22,15 @@ for exact bytes and for disconnecting at a chosen point), ``read_sse``.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import inspect
 import json
 import socket
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tornado import httpclient, httpserver, httputil, netutil, web
+from tornado import httpclient, httputil, web
 
-from renderer.app import make_app
+from renderer.testing import ServerThread as BaseServerThread
 from renderer.generation import Generations
 from renderer.sources import Message, last_user_message, tokens
 from renderer.state import AppState, Config
@@ -55,7 +52,7 @@ TIMEOUT = 10.0
 """Seconds any single wait in these tests may take before it is a failure."""
 
 
-class ServerThread:
+class ServerThread(BaseServerThread):
     """``with ServerThread(Config(...)) as server:`` -- a live server on ``server.port``."""
 
     def __init__(
@@ -72,99 +69,23 @@ class ServerThread:
         deterministic).  ``sndbuf``: SO_SNDBUF of the listening socket, which
         accepted sockets inherit (Linux): without it the kernel lets a few MB
         pile up for a reader that does not read before a write blocks."""
-        self.config = config or Config(token_delay=0)
-        self._store = store
-        self._sources = sources
+        super().__init__(config or Config(token_delay=0), store=store, sources=sources, name="test server")
         self._interval = interval
         self._sndbuf = sndbuf
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="test server", daemon=True)
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.app: web.Application | None = None
-        self.port = 0
-        self.shutdown_problems: list[str] = []
-        """What went wrong stopping the server (tests of leaks look here)."""
 
-    # -- lifecycle -----------------------------------------------------------
-
-    def __enter__(self) -> ServerThread:
-        self._thread.start()
-        if not self._ready.wait(TIMEOUT):
-            raise RuntimeError("the test server did not start")
-        if self._error is not None:
-            raise RuntimeError("the test server failed to start") from self._error
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(TIMEOUT)
-        assert not self._thread.is_alive(), "the test server did not stop"
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as error:  # reported by __enter__
-            self._error = error
-            self._ready.set()
-
-    async def _main(self) -> None:
-        self._stop: asyncio.Event | None = asyncio.Event()
-        self.loop = asyncio.get_running_loop()
-        self.app = make_app(self.config, store=self._store, sources=self._sources)
+    def build(self) -> web.Application:
+        app = super().build()
         if self._interval is not None:
-            self.state.generations = Generations(self.state.store, interval=self._interval)
-        sockets = netutil.bind_sockets(0, "127.0.0.1")
+            state: AppState = app.state  # type: ignore[attr-defined]
+            state.generations = Generations(state.store, interval=self._interval)
+        return app
+
+    def bind(self) -> list[socket.socket]:
+        sockets = super().bind()
         if self._sndbuf is not None:
             for sock in sockets:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._sndbuf)
-        server = httpserver.HTTPServer(self.app, max_body_size=self.config.max_body * 4, xheaders=False)
-        server.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
-        self._ready.set()
-        await self._stop.wait()
-        server.stop()
-        await self.state.generations.shutdown(timeout=TIMEOUT)
-        try:
-            # Short: a handler that hangs (a bug a test reports on its own) must
-            # not hold the whole suite up; asyncio.run then cancels what is left.
-            await asyncio.wait_for(server.close_all_connections(), 3)
-        except asyncio.TimeoutError:
-            self.shutdown_problems.append("connections still open after 3 s")
-        self.state.store.close()
-        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        if others:
-            await asyncio.wait(others, timeout=1)
-
-    # -- looking inside --------------------------------------------------------
-
-    @property
-    def state(self) -> AppState:
-        assert self.app is not None
-        return self.app.state  # type: ignore[attr-defined,no-any-return]
-
-    def url(self, path: str, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-    def _submit(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
-        assert self.loop is not None
-
-        async def call() -> Any:
-            result = fn()
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        return asyncio.run_coroutine_threadsafe(call(), self.loop)
-
-    def call(self, fn: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
-        """Run ``fn`` in the server's loop from a thread that runs no loop."""
-        return self._submit(fn).result(timeout)
-
-    async def acall(self, fn: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
-        """Run ``fn`` in the server's loop from a test's loop."""
-        return await asyncio.wait_for(asyncio.wrap_future(self._submit(fn)), timeout)
+        return sockets
 
     async def until(self, predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
         """Wait (bounded) until ``predicate()``, evaluated in the server's loop,

@@ -2,7 +2,7 @@
 ``/sanitize`` page in Chromium.
 
 The server is the real application (``make_app`` plus ``harness.routes``,
-see ``renderer.xss.HarnessServer``) on a free port. Browser tests run through
+see ``renderer.testing.ServerThread``) on a free port. Browser tests run through
 ``renderer.xss.with_browser`` (Chromium in a thread of its own), so they work
 whatever Playwright session the rest of the suite keeps open; they skip
 without Playwright or Chromium.
@@ -22,7 +22,8 @@ from renderer import render_markdown
 from renderer.handlers import PAGE_CSP
 from renderer.sanitize import NH3Sanitizer, clean
 from renderer.state import Config
-from renderer.xss import HarnessServer, with_browser
+from renderer.testing import ServerThread as HarnessServer
+from renderer.xss import with_browser
 
 MAX_BODY = 8 * 1024
 TIMEOUT_MS = 10_000

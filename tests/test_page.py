@@ -351,6 +351,7 @@ def test_a_connection_cut_mid_answer_resumes_and_the_answer_is_still_exact(
         " const i = mine.lastIndexOf('reconnecting');"
         " return i >= 0 && mine.slice(i).includes('generating') && r.mutations.tailAdded > mark; }",
         [n, mark],
+        timeout=3 * TIMEOUT,  # a reconnect waits out the retry delay, longer on a loaded machine
     )
     assert server.call(lambda: server.state.metrics.resumes) > resumes
     assert chat.part(n, "body") == before

@@ -26,17 +26,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
-from tornado import httpserver, netutil, web
+from tornado import web
 
-from renderer.progressive import routes
-from renderer.state import AppState, Config
-from renderer.store.memory import MemoryStore
+from renderer.state import Config
 from renderer.suspense import Suspense
+from renderer.testing import ServerThread
 
 CHROMIUM = "/usr/bin/chromium"
 TIMEOUT = 10.0
@@ -106,43 +104,18 @@ class GatedHandler(web.RequestHandler):
             )
 
 
-class LiveServer:
-    """The demo's routes (and ``/gated``) on a free port, in a thread."""
+class LiveServer(ServerThread):
+    """The application (the demo's routes among them) plus ``/gated``, on a
+    free port, in a thread."""
 
     def __init__(self) -> None:
+        super().__init__(Config(), name="progressive server")
         self.gates: dict[str, asyncio.Event] = {}
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.port = 0
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="progressive server", daemon=True)
 
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        shared = {"state": AppState(Config(), MemoryStore())}
-        app = web.Application([*routes(shared), (r"/gated", GatedHandler, {"gates": self.gates})])
-        sockets = netutil.bind_sockets(0, "127.0.0.1")
-        server = httpserver.HTTPServer(app)
-        server.add_sockets(sockets)
-        self.port = sockets[0].getsockname()[1]
-        self._ready.set()
-        await self._stop.wait()
-        server.stop()
-        await asyncio.wait_for(server.close_all_connections(), 3)
-
-    def __enter__(self) -> LiveServer:
-        self._thread.start()
-        assert self._ready.wait(TIMEOUT), "the server did not start"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.loop is not None and self._stop is not None
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(TIMEOUT)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def build(self) -> web.Application:
+        app = super().build()
+        app.add_handlers(r".*", [(r"/gated", GatedHandler, {"gates": self.gates})])
+        return app
 
     def open_gate(self, key: str) -> None:
         assert self.loop is not None
