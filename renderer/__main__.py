@@ -166,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="pause between tokens of the demo and echo sources (default 0.02; 0: as fast as possible)",
     )
+    serve.add_argument(
+        "--workers",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help=(
+            "processes sharing the port (default 1); more than 1 needs --store redis://..., "
+            "so that any worker can read an answer another one generates"
+        ),
+    )
     serve.set_defaults(run=_run_serve)
 
     xss_check = commands.add_parser(
@@ -218,7 +228,7 @@ def _run_serve(args: argparse.Namespace) -> Iterator[str]:
     """Run the server in the foreground; it prints its own lines."""
     import asyncio
 
-    from .app import make_store, serve
+    from .app import MEMORY_WORKERS_ERROR, make_store, serve, serve_workers
     from .sources import DEFAULT_TOKEN_DELAY
     from .state import Config
 
@@ -238,8 +248,13 @@ def _run_serve(args: argparse.Namespace) -> Iterator[str]:
         make_store(config).close()
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if args.workers > 1 and config.store == "memory":
+        raise UsageError(MEMORY_WORKERS_ERROR)
     try:
-        asyncio.run(serve(config))
+        if args.workers == 1:
+            asyncio.run(serve(config))
+        else:
+            serve_workers(config, args.workers)  # a worker that failed has said so on stderr
     except OSError as error:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
     return iter(())

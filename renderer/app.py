@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import sys
+import time
+from typing import TextIO
 
-from tornado import httpserver, web
+from tornado import httpserver, netutil, web
 
 from . import harness, progressive
 from .handlers import (
@@ -28,7 +32,7 @@ from .state import STATIC_PATH, AppState, Config, SourceFactory
 from .store.base import StreamStore
 from .store.memory import MemoryStore
 
-__all__ = ["make_app", "make_store", "serve"]
+__all__ = ["make_app", "make_store", "serve", "serve_workers"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +40,13 @@ def make_store(config: Config) -> StreamStore:
     """The store a ``--store`` value names."""
     if config.store == "memory":
         return MemoryStore(ttl=config.ttl, max_live=config.max_streams, max_pending=config.max_pending)
-    raise ValueError(f"unsupported store: {config.store!r} (this build knows 'memory')")
+    if config.store.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            from .store.redis import RedisStore  # only a Redis deployment needs the redis package
+        except ImportError as error:
+            raise ValueError(f"--store {config.store} needs the redis package ({error})") from None
+        return RedisStore(config.store, ttl=config.ttl, max_live=config.max_streams, max_pending=config.max_pending)
+    raise ValueError(f"unsupported store: {config.store!r} (this build knows 'memory' and 'redis://HOST:PORT/DB')")
 
 
 def make_app(
@@ -74,25 +84,41 @@ def make_app(
     return app
 
 
-async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    config: Config,
+    *,
+    ready: asyncio.Event | None = None,
+    sockets: list[socket.socket] | None = None,
+    worker: int | None = None,
+) -> None:
     """Serve until SIGINT or SIGTERM; then stop accepting, end open streams
-    with their final events, and return within seconds."""
+    with their final events, and return within seconds.
+
+    ``sockets``: listen on these (bound by ``serve_workers`` before it forked)
+    instead of binding ``config.host:config.port``; ``worker``: this
+    process's number among them, for its log lines."""
     app = make_app(config)
     state: AppState = app.state  # type: ignore[attr-defined]
     # ChatHandler reads its own body and answers 413; this only bounds the
     # bytes a chunked upload may send before the connection is dropped.
     server = httpserver.HTTPServer(app, max_body_size=config.max_body * 16, xheaders=False)
-    server.listen(config.port, config.host)
+    if sockets is None:
+        server.listen(config.port, config.host)
+    else:
+        server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    print(f"renderer: serving on http://{host}:{config.port}/ (source {config.source}, store {config.store})", flush=True)
+    if worker is None:
+        _say(f"renderer: serving on {_origin(config)}/ (source {config.source}, store {config.store})")
+    else:
+        _say(f"renderer: worker {worker} ready (pid {os.getpid()})")
     if ready is not None:
         ready.set()
     await stop.wait()
-    print("renderer: shutting down", file=sys.stderr, flush=True)
+    name = "renderer" if worker is None else f"renderer: worker {worker}"
+    _say(f"{name}: shutting down", sys.stderr)
     server.stop()
     await state.generations.shutdown(timeout=5.0)
     for _ in range(40):  # up to 2 s for readers to write the final events
@@ -104,3 +130,127 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     except asyncio.TimeoutError:
         logger.warning("some connections did not close in time")
     state.store.close()
+
+
+def _say(line: str, stream: TextIO | None = None) -> None:
+    """One line in one write: workers share the parent's stdout and stderr,
+    and print() writes the newline apart, so two lines could mix."""
+    stream = stream or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def _origin(config: Config, port: int | None = None) -> str:
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    return f"http://{host}:{config.port if port is None else port}"
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+MAX_RESTARTS = 100
+"""Workers that die (a crash, ``kill -9``) are replaced, this many times in all."""
+
+
+def serve_workers(config: Config, workers: int) -> int:
+    """Serve with ``workers`` processes on one port until SIGINT or SIGTERM;
+    returns the exit status (0: every worker shut down cleanly).
+
+    The listening sockets are bound here, then the workers are forked and
+    share them (the kernel hands each connection to one of them).  Each
+    worker runs ``serve`` with its own event loop, app and store, so a reader
+    finds an answer started by another worker only through a shared store:
+    ``--store redis://...`` (the command line refuses ``--workers > 1`` with
+    the memory store: ``MEMORY_WORKERS_ERROR``).  SIGINT or SIGTERM
+    to this (parent) process is forwarded to every worker, and it returns
+    when they have all shut down gracefully.  A worker that dies otherwise
+    is replaced.
+
+    Call it from a process with no event loop running and no threads: it forks.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    sockets = netutil.bind_sockets(config.port, config.host)
+    port = sockets[0].getsockname()[1]
+    children: dict[int, int] = {}  # pid -> worker number
+    stopping: list[int] = []  # the signal being forwarded, once one came
+
+    def forward(signum: int, frame: object) -> None:
+        if not stopping:
+            os.write(sys.stderr.fileno(), b"renderer: shutting down\n")  # no print() in a signal handler
+        stopping.append(signum)
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def spawn(number: int) -> None:
+        # Signals wait while forking: one that came between fork() and
+        # ``children[pid] = ...`` would not be forwarded to the new worker.
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the caller's code
+            status = 1
+            try:
+                for sig in SIGNALS:  # until serve() takes them over: stop quietly
+                    signal.signal(sig, signal.default_int_handler)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+                asyncio.run(serve(config, sockets=sockets, worker=number))
+                status = 0
+            except KeyboardInterrupt:  # a signal before serve() took over SIGINT
+                status = 0
+            except BaseException:
+                logger.exception("worker %d failed", number)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status)
+        children[pid] = number
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+
+    previous = {sig: signal.signal(sig, forward) for sig in SIGNALS}
+    status = 0
+    restarts = 0
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()  # or the workers would write the parent's buffered lines again
+        for number in range(workers):
+            spawn(number)
+        _say(
+            f"renderer: serving on {_origin(config, port)}/ with {workers} workers "
+            f"(source {config.source}, store {config.store})"
+        )
+        while children:
+            try:
+                pid, wait_status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in children:
+                continue
+            number = children.pop(pid)
+            code = os.waitstatus_to_exitcode(wait_status)
+            if code == 0 and stopping:
+                continue
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            if stopping or restarts >= MAX_RESTARTS:
+                _say(f"renderer: worker {number} (pid {pid}) {how}", sys.stderr)
+                status = 1
+                if not stopping:  # too many restarts: stop the others too
+                    forward(signal.SIGTERM, None)
+                continue
+            restarts += 1
+            _say(f"renderer: worker {number} (pid {pid}) {how}; starting another", sys.stderr)
+            time.sleep(min(0.1 * restarts, 1.0))  # a worker that cannot start must not spin
+            if not stopping:
+                spawn(number)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sock in sockets:
+            sock.close()
+    return status
+
+
+MEMORY_WORKERS_ERROR = (
+    "--workers > 1 needs a shared store (--store redis://HOST:PORT/DB): "
+    "with the memory store each worker has its own streams"
+)

@@ -408,8 +408,8 @@ class MetricsHandler(JSONHandler):
     """``GET /metrics``: Prometheus text format."""
 
     def get(self) -> None:
-        self.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        self.finish(self.state.metrics.exposition(live_streams=len(self.state.generations)))
+        self.set_header("Content-Type", self.state.metrics.CONTENT_TYPE)
+        self.finish(self.state.metrics.exposition())
 
 
 PAGE_CSP = (

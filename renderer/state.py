@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from .generation import Generations
 from .sources import DEFAULT_TOKEN_DELAY, Message, demo, echo
@@ -52,24 +56,49 @@ class Config:
     """Seconds a finished answer stays readable."""
 
 
-class Metrics:
-    """Counters for ``/metrics`` (Prometheus text format)."""
+class Metrics(Collector):
+    """This app's counters, exposed by ``/metrics`` in Prometheus text format.
 
-    def __init__(self) -> None:
+    Handlers count with plain attributes (``metrics.readers += 1``,
+    ``metrics.events_sent += n``): no lock and no call on the hot path.  The
+    object is a ``prometheus_client`` collector registered in a
+    ``CollectorRegistry`` of its own (``metrics.registry``), never in the
+    library's global default registry, so several apps in one process (tests)
+    each report their own numbers.  ``live_streams`` is read when scraped.
+
+    With ``serve --workers N`` every process has its own ``Metrics``: a
+    scrape answers for the process that accepted it.
+    """
+
+    CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+    """The text format ``generate_latest`` writes (recent prometheus_client versions label it 1.0.0)."""
+
+    def __init__(self, live_streams: Callable[[], int] = lambda: 0) -> None:
         self.readers = 0
+        """Readers connected now (SSE, NDJSON, WebSocket, the chat POST's own stream)."""
         self.events_sent = 0
         self.cut_off = 0
         self.resumes = 0
+        self.live_streams = live_streams
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(self)
 
-    def exposition(self, *, live_streams: int) -> str:
-        rows = (
-            ("renderer_open_readers", "gauge", "Readers connected now.", self.readers),
-            ("renderer_live_streams", "gauge", "Answers generating now in this process.", live_streams),
-            ("renderer_events_sent_total", "counter", "Events written to readers.", self.events_sent),
-            ("renderer_slow_readers_cut_off_total", "counter", "Readers cut off for falling behind.", self.cut_off),
-            ("renderer_resumes_total", "counter", "Readers that resumed with a Last-Event-ID.", self.resumes),
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("renderer_open_readers", "Readers connected now.", value=self.readers)
+        yield GaugeMetricFamily(
+            "renderer_live_streams", "Answers generating now in this process.", value=self.live_streams()
         )
-        return "".join(f"# HELP {name} {text}\n# TYPE {name} {kind}\n{name} {value}\n" for name, kind, text, value in rows)
+        yield CounterMetricFamily("renderer_events_sent", "Events written to readers.", value=self.events_sent)
+        yield CounterMetricFamily(
+            "renderer_slow_readers_cut_off", "Readers cut off for falling behind.", value=self.cut_off
+        )
+        yield CounterMetricFamily(
+            "renderer_resumes", "Readers that resumed with a Last-Event-ID.", value=self.resumes
+        )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format (``CONTENT_TYPE``) of this app's metrics."""
+        return generate_latest(self.registry)
 
 
 class AppState:
@@ -79,7 +108,7 @@ class AppState:
         self.config = config
         self.store = store
         self.generations = Generations(store)
-        self.metrics = Metrics()
+        self.metrics = Metrics(live_streams=lambda: len(self.generations))
         self.sources = sources if sources is not None else default_sources(config)
         self.static_path = STATIC_PATH
 

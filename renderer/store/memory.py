@@ -13,6 +13,7 @@ import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import Protocol
 
 from ..ops import apply_append
 from .base import ID_EVENTS, TAIL_EVENTS, Event, SlowReader, StreamNotFound, StreamStore, Subscription
@@ -48,6 +49,16 @@ class _Stream:
         return self.log[start:]
 
 
+class Feed(Protocol):
+    """What a ``MemorySubscription`` follows: a stream here, or a Redis
+    reader's view of one (``redis.py``)."""
+
+    tail: str
+    """The current tail, which a reader behind gets instead of many updates."""
+    subscribers: set[MemorySubscription]
+    """Where a subscription joins on creation and leaves when closed or cut off."""
+
+
 def parse_id(event_id: str | None) -> int:
     """An event id as this store writes them; ``ValueError`` if malformed."""
     if event_id is None or event_id == "":
@@ -66,7 +77,7 @@ class MemorySubscription(Subscription):
 
     __slots__ = ("_closed", "_max_pending", "_overflowed", "_queue", "_stream", "_waiter", "on_cut_off")
 
-    def __init__(self, stream: _Stream, replay: list[Event], max_pending: int) -> None:
+    def __init__(self, stream: Feed, replay: list[Event], max_pending: int) -> None:
         self._stream = stream
         self._queue: deque[Event] = deque(replay)
         self._max_pending = max_pending

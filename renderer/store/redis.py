@@ -1,0 +1,567 @@
+"""Streams in Redis, shared by every process that names the same Redis.
+
+Layout, per stream ``S`` (keys under ``prefix``, ``renderer:`` by default):
+
+* ``S:events`` -- a Redis Stream with every published event (fields ``e``
+  and ``d``; a ``commit`` also keeps ``b``, the block it made).  Its entry
+  ids are the SSE ids of the events that carry one; readers follow it with
+  ``XREAD BLOCK`` and replay it with ``XRANGE``, keeping only the id'd
+  events (the contract's log);
+* ``S:meta`` -- a hash: ``done``, ``tail`` (the current tail), ``pos`` (the
+  last entry of any kind) and ``last`` (the last id'd entry);
+* ``S:lease`` -- set with a PX expiry by the generating process while the
+  stream is live.  A reader that finds it gone on a live stream ends the
+  stream with ``error`` and ``done`` (reason ``error``), so readers of a
+  generator that died are not left waiting.
+
+Writes go through Lua scripts, so a check (done? lease gone?) and the write
+it guards are one atomic step: at most one process ends a stream whose lease
+expired, and nothing is written after ``done``.  One process writes a stream
+(its generation task): ``append`` is applied to the tail here, in Python.
+
+Per process, one reader task per stream fans out to local subscriptions
+(bounded queues, as in the memory store); it starts with the stream's first
+local subscription and stops when the last leaves.  Cancel is a ``PUBLISH``
+that every store listens to.
+
+Faults: when Redis is unreachable a reader retries a few times (bounded),
+then gives its subscriptions an ``error`` event and ends them; when Redis
+comes back without the stream (a restart without persistence) readers get an
+``error`` event and end, and the stream is then unknown (``StreamNotFound``);
+when it comes back with it (persistence on) they resume where they were.
+Streams expire ``ttl`` seconds after ``done``, or ``ttl`` plus the lease
+after their last write if nobody ends them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..ops import apply_append
+from .base import ID_EVENTS, Event, StreamNotFound, StreamStore
+from .memory import MemorySubscription, StoreFull
+
+__all__ = ["RedisStore", "parse_id"]
+
+logger = logging.getLogger(__name__)
+
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+"""What Redis being down or restarting looks like to a client."""
+
+_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_MAX_PART = 2**64 - 1
+
+_PUBLISH = """
+local done = redis.call('HGET', KEYS[2], 'done')
+if not done then return '!missing' end
+if done == '1' then return '!done' end
+local event = ARGV[1]
+local id
+if event == 'commit' then
+  local block = redis.call('HGET', KEYS[2], 'tail')
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'e', event, 'd', ARGV[2], 'b', block)
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'e', event, 'd', ARGV[2])
+end
+redis.call('HSET', KEYS[2], 'pos', id)
+if event == 'tail' or event == 'append' then
+  redis.call('HSET', KEYS[2], 'tail', ARGV[3])
+elseif event == 'commit' or event == 'replace' then
+  redis.call('HSET', KEYS[2], 'tail', '')
+end
+if ARGV[5] == '1' then redis.call('HSET', KEYS[2], 'last', id) end
+if event == 'done' then
+  redis.call('HSET', KEYS[2], 'done', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+  redis.call('DEL', KEYS[3])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  redis.call('PEXPIRE', KEYS[2], ARGV[7])
+end
+return id
+"""
+"""KEYS: events, meta, lease.  ARGV: event, data, new tail (tail and append),
+maxlen, whether the event carries an id, ttl after done (ms), ttl while live
+(ms).  Returns the entry id, or ``!missing`` / ``!done``."""
+
+_EXPIRE_LEASE = """
+local done = redis.call('HGET', KEYS[2], 'done')
+if not done then return 'missing' end
+if done == '1' then return 'done' end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 'live' end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', 'error', 'd', ARGV[1])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', 'done', 'd', ARGV[2])
+redis.call('HSET', KEYS[2], 'done', '1', 'pos', id, 'last', id)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 'expired'
+"""
+"""KEYS: events, meta, lease.  ARGV: error data, done data, maxlen, ttl (ms).
+Ends a live stream whose lease is gone; returns what it found."""
+
+LEASE_EXPIRED = json.dumps({"message": "the answer stopped: its server went away"})
+STORE_LOST = json.dumps({"message": "the stream store lost this answer"})
+STORE_UNREACHABLE = json.dumps({"message": "the stream store is unreachable"})
+
+
+def parse_id(event_id: str | None) -> tuple[int, int]:
+    """A Redis entry id as ``(ms, seq)``, for ordering; ``ValueError`` if malformed."""
+    if event_id is None or event_id == "":
+        return (0, 0)
+    match = _ID.fullmatch(event_id) if event_id.isascii() else None
+    if match is None:
+        raise ValueError(f"malformed event id: {event_id[:40]!r}")
+    ms, seq = int(match.group(1)), int(match.group(2))
+    if ms > _MAX_PART or seq > _MAX_PART:
+        raise ValueError(f"malformed event id: {event_id[:40]!r}")
+    return ms, seq
+
+
+Entry = tuple[str, dict[str, str]]
+"""A Redis Stream entry as this store's client (``decode_responses``) gives it."""
+
+
+def _entries(raw: Any) -> list[Entry]:
+    """XRANGE's answer, typed (redis-py's hints cover every client mode at once)."""
+    return cast(list[Entry], raw or [])
+
+
+def _event(entry_id: str, fields: dict[str, str]) -> Event:
+    """An entry as a live reader gets it."""
+    kind = fields.get("e", "")
+    return Event(kind, fields.get("d", ""), entry_id if kind in ID_EVENTS else None)
+
+
+class _Meta:
+    """A stream's hash, read in one command (so its fields agree)."""
+
+    __slots__ = ("done", "last", "pos", "tail")
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.done = fields.get("done") == "1"
+        self.tail = fields.get("tail", "")
+        self.pos = fields.get("pos") or "0-0"
+        self.last = fields.get("last") or "0-0"
+
+
+class _Follower:
+    """This process's one reader of a stream, and the subscriptions it feeds.
+
+    ``tail`` and ``pos`` are the stream as of the last entry read, so a new
+    subscription replays up to ``pos`` and then takes live events from here:
+    nothing lost, nothing twice."""
+
+    __slots__ = ("pos", "subscribers", "tail", "task")
+
+    def __init__(self, tail: str, pos: str) -> None:
+        self.tail = tail
+        self.pos = pos
+        self.subscribers: set[MemorySubscription] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def push(self, event: Event) -> None:
+        if event.event == "tail":
+            self.tail = event.data
+        elif event.event == "append":
+            self.tail = apply_append(self.tail, event.data)
+        elif event.event in ("commit", "replace"):
+            self.tail = ""
+        for subscription in list(self.subscribers):
+            subscription.push(event)
+
+    def end(self, error: str | None = None) -> None:
+        """No more events: tell subscriptions why (if not ``done``) and close them."""
+        for subscription in list(self.subscribers):
+            if error is not None:
+                subscription.push(Event("error", error))
+            subscription.close()
+
+
+class RedisSubscription(MemorySubscription):
+    """A memory subscription fed by a ``_Follower``; the last one to leave
+    stops it."""
+
+    __slots__ = ("_on_empty",)
+
+    def __init__(self, follower: _Follower, on_empty: Callable[[], None] | None, max_pending: int) -> None:
+        super().__init__(follower, [], max_pending)
+        self._on_empty = on_empty
+
+    def prepend(self, replay: list[Event]) -> None:
+        """Put the replay before the live events that came while it was read."""
+        self._queue.extendleft(reversed(replay))
+        self._wake()
+
+    def _detach(self) -> None:
+        super()._detach()
+        if not self._stream.subscribers and self._on_empty is not None:
+            on_empty, self._on_empty = self._on_empty, None
+            on_empty()
+
+
+class RedisStore(StreamStore):
+    """Streams in Redis (``redis://HOST:PORT/DB``), shared between processes.
+
+    ``max_live`` bounds the streams this process generates at once;
+    ``lease``: seconds a generating process may go silent (dead) before its
+    readers end the stream; ``max_entries``: the trimming bound of a stream,
+    generous enough for a whole answer; ``retries``: reconnection attempts of
+    a reader before it gives up with an ``error`` event."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ttl: float = 600.0,
+        max_live: int = 1000,
+        max_pending: int = 1000,
+        lease: float = 10.0,
+        max_entries: int = 100_000,
+        retries: int = 5,
+        prefix: str = "renderer:",
+    ) -> None:
+        self._block_ms = max(10, min(int(lease * 250), 1000))
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=2.0,
+            # A blocked XREAD answers within block_ms; past this the host is gone.
+            socket_timeout=self._block_ms / 1000 + 5.0,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        )
+        self._ttl_ms = max(1, int(ttl * 1000))
+        self._lease_ms = max(1, int(lease * 1000))
+        self._live_ttl_ms = self._ttl_ms + self._lease_ms
+        self._max_live = max_live
+        self._max_pending = max_pending
+        self._max_entries = max_entries
+        self._retries = retries
+        self._prefix = prefix
+        self._channel = f"{prefix}cancel"
+        self._origin = secrets.token_hex(8)
+        self._publish_script = self._redis.register_script(_PUBLISH)
+        self._expire_script = self._redis.register_script(_EXPIRE_LEASE)
+        self._owned: dict[str, str] = {}  # live streams generated here -> their tail
+        self._followers: dict[str, _Follower] = {}
+        self._cancel_callbacks: dict[str, list[Callable[[], None]]] = {}
+        self._lease_task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listening: asyncio.Future[None] | None = None
+        self._pubsub: PubSub | None = None
+        self._released: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # --- keys and reads -------------------------------------------------------
+
+    def _keys(self, stream_id: str) -> list[str]:
+        base = f"{self._prefix}{stream_id}"
+        return [f"{base}:events", f"{base}:meta", f"{base}:lease"]
+
+    async def _meta(self, stream_id: str) -> _Meta:
+        fields = cast(dict[str, str], await self._redis.hgetall(self._keys(stream_id)[1]))
+        if not fields:
+            raise StreamNotFound(stream_id)
+        return _Meta(fields)
+
+    async def _log(self, stream_id: str, after: str | None, upto: str) -> list[Event]:
+        """The id'd events after ``after`` up to entry ``upto``; a commit as its block."""
+        if parse_id(upto) <= parse_id(after):
+            return []
+        start = "-" if after is None or after == "" else f"({after}"
+        events = []
+        for entry_id, fields in _entries(await self._redis.xrange(self._keys(stream_id)[0], start, upto)):
+            kind = fields.get("e", "")
+            if kind == "commit":
+                events.append(Event("block", fields.get("b", ""), entry_id))
+            elif kind in ID_EVENTS:
+                events.append(Event(kind, fields.get("d", ""), entry_id))
+        return events
+
+    @staticmethod
+    def _replay(log: list[Event], meta_done: bool, tail: str, after: str | None) -> list[Event]:
+        """As the memory store: a resuming reader of a done stream first drops
+        a stale tail; of a live one, ends with the current tail."""
+        if meta_done:
+            return ([Event("tail", "")] if after is not None else []) + log
+        if after is not None or tail:
+            return [*log, Event("tail", tail)]
+        return log
+
+    # --- the contract ---------------------------------------------------------
+
+    @property
+    def live(self) -> int:
+        """Streams this process is generating."""
+        return len(self._owned)
+
+    @property
+    def subscriptions(self) -> int:
+        """Open local subscriptions over all streams (a leak shows here)."""
+        return sum(len(follower.subscribers) for follower in self._followers.values())
+
+    @property
+    def followers(self) -> int:
+        """Redis reader tasks of this process (one per followed stream)."""
+        return len(self._followers)
+
+    async def create(self) -> str:
+        if len(self._owned) >= self._max_live:
+            raise StoreFull(f"{len(self._owned)} streams are live")
+        await self._listen()
+        stream_id = secrets.token_urlsafe(12)
+        _, meta, lease = self._keys(stream_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(meta, mapping={"done": "0", "tail": "", "pos": "0-0", "last": ""})
+            pipe.pexpire(meta, self._live_ttl_ms)
+            pipe.set(lease, self._origin, px=self._lease_ms)
+            await pipe.execute()
+        self._owned[stream_id] = ""
+        if self._lease_task is None or self._lease_task.done():
+            self._lease_task = asyncio.create_task(self._refresh_leases(), name="redis store leases")
+        return stream_id
+
+    async def publish(self, stream_id: str, event: str, data: str) -> Event:
+        tail = ""
+        if event == "tail":
+            tail = data
+        elif event == "append":
+            current = self._owned.get(stream_id)
+            if current is None:  # written from a process that did not create it
+                current = (await self._meta(stream_id)).tail
+            tail = apply_append(current, data)
+        has_id = event in ID_EVENTS
+        result = await self._publish_script(
+            keys=self._keys(stream_id),
+            args=[event, data, tail, self._max_entries, "1" if has_id else "0", self._ttl_ms, self._live_ttl_ms],
+        )
+        if result == "!missing":
+            self._forget(stream_id)
+            raise StreamNotFound(stream_id)
+        if result == "!done":
+            self._forget(stream_id)
+            raise ValueError(f"stream {stream_id} is done")
+        if event == "done":
+            self._forget(stream_id)
+        elif stream_id in self._owned:
+            if event in ("tail", "append"):
+                self._owned[stream_id] = tail
+            elif event in ("commit", "replace"):
+                self._owned[stream_id] = ""
+        return Event(event, data, str(result) if has_id else None)
+
+    def _forget(self, stream_id: str) -> None:
+        self._owned.pop(stream_id, None)
+        self._cancel_callbacks.pop(stream_id, None)
+
+    async def subscribe(self, stream_id: str, after: str | None = None) -> MemorySubscription:
+        parse_id(after)
+        follower = self._followers.get(stream_id)
+        if follower is None:
+            meta = await self._meta(stream_id)
+            follower = self._followers.get(stream_id)  # another subscribe may have started one meanwhile
+            if follower is None:
+                if meta.done:
+                    log = await self._log(stream_id, after, meta.pos)
+                    ended = MemorySubscription(_Follower("", meta.pos), self._replay(log, True, "", after), 1)
+                    ended.close()
+                    return ended
+                follower = self._follow(stream_id, meta)
+        subscription = RedisSubscription(follower, lambda: self._unfollow(stream_id, follower), self._max_pending)
+        upto, tail = follower.pos, follower.tail
+        try:
+            log = await self._log(stream_id, after, upto)
+        except BaseException:
+            subscription.close()
+            raise
+        subscription.prepend(self._replay(log, False, tail, after))
+        return subscription
+
+    async def read(self, stream_id: str, after: str | None = None) -> tuple[list[Event], bool]:
+        parse_id(after)
+        meta = await self._meta(stream_id)
+        log = await self._log(stream_id, after, meta.pos)
+        return self._replay(log, meta.done, meta.tail, after), meta.done
+
+    async def is_done(self, stream_id: str, after: str | None = None) -> bool:
+        seen = parse_id(after)
+        meta = await self._meta(stream_id)
+        return meta.done and (after is None or seen >= parse_id(meta.last))
+
+    async def cancel(self, stream_id: str) -> bool:
+        meta = await self._meta(stream_id)
+        if meta.done:
+            return False
+        self._call_cancel(stream_id)
+        await self._redis.publish(self._channel, f"{self._origin} {stream_id}")
+        return True
+
+    def on_cancel(self, stream_id: str, callback: Callable[[], None]) -> None:
+        self._cancel_callbacks.setdefault(stream_id, []).append(callback)
+        if self._listener is None:
+            self._listener = asyncio.get_running_loop().create_task(self._listen_forever())
+
+    async def health(self) -> bool:
+        try:
+            async with asyncio.timeout(1.0):
+                return bool(await self._redis.ping())
+        except (TimeoutError, *UNREACHABLE):
+            return False
+
+    def close(self) -> None:
+        """Stop this process's tasks (leases stop being refreshed) and end
+        local subscriptions; the connections close in the background."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = [self._lease_task, self._listener, *(f.task for f in self._followers.values())]
+        for task in tasks:
+            if task is not None:
+                task.cancel()
+        for follower in list(self._followers.values()):
+            follower.end()
+        self._followers.clear()
+        self._owned.clear()
+        self._cancel_callbacks.clear()
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing left to await
+            self._released = asyncio.get_running_loop().create_task(self._release([t for t in tasks if t]))
+
+    async def aclose(self) -> None:
+        """``close``, then wait until the connections are closed."""
+        self.close()
+        if self._released is not None:
+            await self._released
+
+    async def _release(self, tasks: list[asyncio.Task[None]]) -> None:
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(Exception):
+            await self._redis.aclose()
+
+    # --- background tasks -------------------------------------------------------
+
+    def _follow(self, stream_id: str, meta: _Meta) -> _Follower:
+        follower = _Follower(meta.tail, meta.pos)
+        self._followers[stream_id] = follower
+        follower.task = asyncio.create_task(self._read_forever(stream_id, follower), name=f"follow {stream_id}")
+        return follower
+
+    def _unfollow(self, stream_id: str, follower: _Follower) -> None:
+        if self._followers.get(stream_id) is follower:
+            del self._followers[stream_id]
+        if follower.task is not None and follower.task is not asyncio.current_task():
+            follower.task.cancel()
+
+    async def _read_forever(self, stream_id: str, follower: _Follower) -> None:
+        """Follow the stream for local subscriptions until ``done``, the
+        stream is lost, or Redis stays unreachable."""
+        keys = self._keys(stream_id)
+        failures = 0
+        error: str | None = None
+        try:
+            while True:
+                try:
+                    response: Any = await self._redis.xread({keys[0]: follower.pos}, count=500, block=self._block_ms)
+                    if not response:
+                        # Quiet: is the generator still there?
+                        found = await self._expire_script(
+                            keys=keys, args=[LEASE_EXPIRED, json.dumps({"reason": "error"}), self._max_entries, self._ttl_ms]
+                        )
+                        if found == "missing":
+                            error = STORE_LOST
+                            return
+                        failures = 0
+                        continue
+                except UNREACHABLE:
+                    failures += 1
+                    if failures > self._retries:
+                        error = STORE_UNREACHABLE
+                        return
+                    await asyncio.sleep(min(0.05 * 2**failures, 1.0))
+                    continue
+                failures = 0
+                for entry_id, fields in _entries(response[0][1]):
+                    follower.pos = entry_id
+                    event = _event(entry_id, fields)
+                    follower.push(event)
+                    if event.event == "done" or self._followers.get(stream_id) is not follower:
+                        return
+        except Exception:
+            logger.exception("reading stream %s failed", stream_id)
+            error = STORE_LOST
+        finally:
+            if not self._closed:
+                self._unfollow(stream_id, follower)
+                follower.end(error)
+
+    async def _refresh_leases(self) -> None:
+        """Keep the leases of the streams generated here while they are live."""
+        while self._owned:
+            await asyncio.sleep(self._lease_ms / 3000)
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for stream_id in self._owned:
+                        pipe.set(self._keys(stream_id)[2], self._origin, px=self._lease_ms)
+                    await pipe.execute()
+            except UNREACHABLE:
+                logger.warning("could not refresh leases; retrying")
+
+    async def _listen(self) -> None:
+        """Listen for cancels before the first stream is generated here
+        (bounded: with Redis down, ``create`` fails on its own)."""
+        if self._listening is None:
+            self._listening = asyncio.get_running_loop().create_future()
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen_forever(), name="redis store cancels")
+        await asyncio.wait([self._listening], timeout=2.0)
+
+    async def _listen_forever(self) -> None:
+        if self._listening is None:
+            self._listening = asyncio.get_running_loop().create_future()
+        failures = 0
+        while True:
+            try:
+                if self._pubsub is None:
+                    self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                    await self._pubsub.subscribe(self._channel)
+                    if not self._listening.done():
+                        self._listening.set_result(None)
+                message = await self._pubsub.get_message(timeout=1.0)
+                failures = 0
+            except UNREACHABLE:
+                # Cancels published while this is down are lost; the reader
+                # that asked may ask again.
+                failures += 1
+                if self._pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                    self._pubsub = None
+                await asyncio.sleep(min(0.05 * 2**failures, 1.0))
+                continue
+            if message is not None and message.get("type") == "message":
+                self._on_message(message["data"])
+
+    def _on_message(self, data: Any) -> None:
+        origin, _, stream_id = str(data).partition(" ")
+        if origin != self._origin:
+            self._call_cancel(stream_id)
+
+    def _call_cancel(self, stream_id: str) -> None:
+        for callback in list(self._cancel_callbacks.get(stream_id, ())):
+            callback()
