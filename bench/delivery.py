@@ -61,7 +61,9 @@ import platform
 import re
 import resource
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,7 +115,7 @@ def answer_events(count: int) -> list[tuple[str, str, str]]:
 # --- this server, in its own process ----------------------------------------
 
 
-async def run_renderer(mode: str, profile: bool) -> None:
+async def run_renderer(mode: str, profile: bool, store: str = "memory") -> None:
     """Serve like ``serve()`` does, with one stream prepared; print READY."""
     from tornado import httpserver, netutil
 
@@ -122,13 +124,13 @@ async def run_renderer(mode: str, profile: bool) -> None:
 
     raise_fd_limit()
     events = json.load(sys.stdin) if mode == "replay" else []
-    config = Config(host=HOST, port=0, heartbeat=3600.0 if mode == "idle" else Config().heartbeat)
+    config = Config(host=HOST, port=0, store=store, heartbeat=3600.0 if mode == "idle" else Config().heartbeat)
     app = make_app(config)
     store = app.state.store  # type: ignore[attr-defined]
     stream_id = await store.create()
     for event, data, event_id in events:
         published = await store.publish(stream_id, event, data)
-        assert published.id == event_id, (published, event_id)
+        assert config.store != "memory" or published.id == event_id, (published, event_id)
     # As serve() does, but on a free port: bind_sockets is what listen() uses.
     server = httpserver.HTTPServer(app, max_body_size=config.max_body * 4, xheaders=False)
     sockets = netutil.bind_sockets(0, HOST)
@@ -364,9 +366,42 @@ def throughput_runs(
     return results
 
 
-def renderer_command(mode: str, profile: bool = False) -> list[str]:
-    command = [sys.executable, str(Path(__file__).resolve()), "_renderer", mode]
+def renderer_command(mode: str, profile: bool = False, store: str = "memory") -> list[str]:
+    command = [sys.executable, str(Path(__file__).resolve()), "_renderer", mode, store]
     return command + ["--profile"] if profile else command
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on a free loopback port (no persistence)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            self.port = probe.getsockname()[1]
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((HOST, self.port), timeout=1) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def bench_throughput(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
@@ -375,9 +410,14 @@ def bench_throughput(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]
     payload = json.dumps(answer_events(args.events)).encode()
     procs: dict[str, tuple[subprocess.Popen[bytes], int, str]] = {}
     results: dict[str, list[dict[str, Any]]] = {"renderer": [], "sse-starlette": []}
+    redis = RedisServer() if args.redis else None
     try:
         proc, words = start_server(renderer_command("replay"), payload)
         procs["renderer"] = proc, int(words[0]), f"/api/streams/{words[1]}/events"
+        if redis is not None:
+            proc, words = start_server(renderer_command("replay", store=redis.url), payload)
+            procs["renderer+redis"] = proc, int(words[0]), f"/api/streams/{words[1]}/events"
+            results["renderer+redis"] = []
         proc, words = start_server([sys.executable, str(STARLETTE_APP)], payload)
         procs["sse-starlette"] = proc, int(words[0]), "/events"
         for _ in range(args.runs):
@@ -386,6 +426,8 @@ def bench_throughput(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]
     finally:
         for proc, _, _ in procs.values():
             stop_server(proc)
+        if redis is not None:
+            redis.stop()
     return results
 
 
@@ -402,9 +444,9 @@ def profile_renderer(args: argparse.Namespace) -> str:
 def open_readers_metric(port: int) -> int:
     with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
-    match = re.search(r"^renderer_open_readers (\d+)$", text, re.MULTILINE)
+    match = re.search(r"^renderer_open_readers ([0-9.e+]+)$", text, re.MULTILINE)
     assert match is not None
-    return int(match.group(1))
+    return int(float(match.group(1)))
 
 
 def bench_idle(count: int) -> dict[str, Any]:
@@ -458,6 +500,7 @@ def report_throughput(results: dict[str, list[dict[str, Any]]], readers: int, ev
     labels = {
         "renderer": f"renderer (tornado {version('tornado')})",
         "sse-starlette": f"sse-starlette {version('sse-starlette')}, uvicorn {version('uvicorn')} h11",
+        "renderer+redis": f"renderer, Redis store (redis {version('redis')})",
     }
     total = readers * events
     print(f"(a) {readers} SSE readers x {events} events = {total:,} frames a run, best of {len(results['renderer'])}")
@@ -480,6 +523,11 @@ def report_throughput(results: dict[str, list[dict[str, Any]]], readers: int, ev
         f"    renderer / sse-starlette: {wall['renderer'] / wall['sse-starlette']:.2f}x events/s, "
         f"{cpu['renderer'] / cpu['sse-starlette']:.2f}x events per server CPU-second (goal >= 2x)"
     )
+    if "renderer+redis" in wall:
+        print(
+            f"    Redis store / memory store: {wall['renderer+redis'] / wall['renderer']:.2f}x events/s, "
+            f"{cpu['renderer+redis'] / cpu['renderer']:.2f}x events per server CPU-second"
+        )
 
 
 def report_idle(result: dict[str, Any]) -> None:
@@ -501,6 +549,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--idle", type=int, default=5000, help="idle connections in (b) (default 5000; 0 skips)")
     parser.add_argument("--runs", type=int, default=3, help="runs per server in (a); the best counts (default 3; 0 skips (a))")
     parser.add_argument("--profile", action="store_true", help="also profile this server over one run of (a)")
+    parser.add_argument(
+        "--redis",
+        action=argparse.BooleanOptionalAction,
+        default=shutil.which("redis-server") is not None,
+        help="also run (a) with the Redis store, on a throwaway redis-server (default: when redis-server is installed)",
+    )
     return parser
 
 
@@ -529,7 +583,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_renderer":
-        asyncio.run(run_renderer(sys.argv[2], "--profile" in sys.argv[3:]))
+        asyncio.run(run_renderer(sys.argv[2], "--profile" in sys.argv[4:], sys.argv[3]))
     elif len(sys.argv) > 1 and sys.argv[1] == "_client":
         run_client(sys.argv[2:])
     else:

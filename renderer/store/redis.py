@@ -238,6 +238,9 @@ class RedisStore(StreamStore):
         self._block_ms = max(10, min(int(lease * 250), 1000))
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
             url,
+            # A burst of readers connecting at once (hundreds) each needs a
+            # connection for its replay; redis-py's default cap is 100.
+            max_connections=1024,
             decode_responses=True,
             socket_connect_timeout=2.0,
             # A blocked XREAD answers within block_ms; past this the host is gone.
