@@ -167,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="pause between tokens of the demo and echo sources (default 0.02; 0: as fast as possible)",
     )
     serve.add_argument(
+        "--lease",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help=(
+            "how long a generating process may stay silent before readers end its answer "
+            "with an error (Redis store only; default 10)"
+        ),
+    )
+    serve.add_argument(
         "--workers",
         type=_jobs,
         default=1,
@@ -243,6 +253,7 @@ def _run_serve(args: argparse.Namespace) -> Iterator[str]:
         model=args.model,
         api_key=os.environ.get("OPENAI_API_KEY"),
         token_delay=DEFAULT_TOKEN_DELAY if args.token_delay is None else args.token_delay,
+        lease=args.lease,
     )
     try:
         make_store(config).close()

@@ -45,7 +45,13 @@ def make_store(config: Config) -> StreamStore:
             from .store.redis import RedisStore  # only a Redis deployment needs the redis package
         except ImportError as error:
             raise ValueError(f"--store {config.store} needs the redis package ({error})") from None
-        return RedisStore(config.store, ttl=config.ttl, max_live=config.max_streams, max_pending=config.max_pending)
+        return RedisStore(
+            config.store,
+            ttl=config.ttl,
+            max_live=config.max_streams,
+            max_pending=config.max_pending,
+            lease=config.lease,
+        )
     raise ValueError(f"unsupported store: {config.store!r} (this build knows 'memory' and 'redis://HOST:PORT/DB')")
 
 

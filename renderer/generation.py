@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 
 from .engine import DEFAULT_INTERVAL, MarkdownStream
 from .ops import Op
-from .store.base import StreamStore
+from .store.base import StreamNotFound, StreamStore
 
 __all__ = ["Generations", "SourceError"]
 
@@ -101,6 +101,9 @@ class Generations:
             reason, message = self._stop_reasons.get(stream_id, ("cancelled", None))
         except SourceError as error:
             reason, message = "error", str(error)
+        except StreamNotFound:
+            logger.warning("stream %s is gone from the store (expired, or the store lost it)", stream_id)
+            return
         except Exception:
             logger.exception("generation of %s failed", stream_id)
             reason, message = "error", "the answer could not be generated"

@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -53,14 +54,39 @@ class APIError(web.HTTPError):
         self.retry_after = retry_after
 
 
+STORE_RETRY_AFTER = 2
+"""Seconds a client is told to wait when the stream store is unreachable."""
+
+
+def store_unavailable(error: BaseException | None) -> bool:
+    """Whether ``error`` says the stream store is unreachable (Redis down or
+    restarting).  The redis package is looked up only if something imported
+    it already (the Redis store did), so the memory store never needs it."""
+    exceptions = sys.modules.get("redis.exceptions")
+    if error is None or exceptions is None:
+        return False
+    return isinstance(error, (exceptions.ConnectionError, exceptions.TimeoutError))
+
+
 class JSONErrors(web.RequestHandler):
-    """Errors as JSON ``{"error": ...}``, never a page or a stack trace."""
+    """Errors as JSON ``{"error": ...}``, never a page or a stack trace; an
+    unreachable store is a 503 with ``Retry-After``, not a 500."""
+
+    def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
+        if store_unavailable(value):
+            logger.warning("%s %s: the stream store is unreachable: %s", self.request.method, self.request.uri, value)
+            return
+        super().log_exception(typ, value, tb)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self._reason
         exc_info = kwargs.get("exc_info")
         error = exc_info[1] if exc_info is not None else None
-        if isinstance(error, APIError):
+        if store_unavailable(error):
+            message = "the stream store is unavailable; retry later"
+            self.set_status(503)
+            self.set_header("Retry-After", str(STORE_RETRY_AFTER))
+        elif isinstance(error, APIError):
             message = error.message
             if error.retry_after is not None:
                 # Set here: send_error clears the headers set before the error.
@@ -290,7 +316,7 @@ class StreamSocket(JSONErrors, websocket.WebSocketHandler):
         self.subscription: Subscription | None = None
         self.task: asyncio.Task[None] | None = None
 
-    async def open(self, stream_id: str) -> None:  # type: ignore[override]
+    async def open(self, stream_id: str) -> None:
         after = self.get_query_argument("lastEventId", None) or None
         try:
             self.subscription = await self.state.store.subscribe(stream_id, after)
@@ -426,7 +452,7 @@ origin, no inline script or style, HTML reaches the DOM only through the
 class PageHandler(JSONHandler):
     """An HTML page from ``static/``, with the strict CSP."""
 
-    def initialize(self, state: AppState, page: str = "index.html") -> None:  # type: ignore[override]
+    def initialize(self, state: AppState, page: str = "index.html") -> None:
         super().initialize(state)
         self.page = page
 

@@ -54,6 +54,9 @@ class Config:
     """Undelivered events a reader may fall behind before it is cut off."""
     ttl: float = 600.0
     """Seconds a finished answer stays readable."""
+    lease: float = 10.0
+    """Redis store only: seconds a generating process may stay silent (it
+    died) before readers end its answer with ``error`` and ``done``."""
 
 
 class Metrics(Collector):
