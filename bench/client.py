@@ -69,6 +69,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from renderer import MarkdownStream, Op, assemble, render_markdown  # noqa: E402
+from renderer.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWER = ROOT / "bench" / "answer.md"
@@ -76,17 +77,7 @@ CACHE = ROOT / "bench" / ".cache"
 PACKAGES = {"streaming-markdown": "smd.js", "marked": "lib/marked.esm.js", "dompurify": "dist/purify.es.mjs"}
 SERVED = ("/static/", "/bench/client/", "/bench/.cache/node_modules/")
 TOKEN = 4
-RATE = 100.0  # tokens per second, on a virtual clock
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PEERS = ("ours", "smd", "marked")
+RATE = 100.0  # tokens per second, on a virtual clockPEERS = ("ours", "smd", "marked")
 LABELS = {
     "ours": "ours (stream.js)",
     "smd": "streaming-markdown",

@@ -82,6 +82,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from .chromium import CHROMIUM, CHROMIUM_ARGS
 from .engine import MarkdownStream
 from .markdown import render_markdown
 from .ops import Document, Op
@@ -135,18 +136,6 @@ _JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 _SHOWN_HTML = 100
 """Characters of offending HTML shown in a report line."""
 
-CHROMIUM = "/usr/bin/chromium"
-"""Debian's Chromium; ``RENDERER_CHROMIUM`` names another, and without either
-Playwright's own build is used."""
-
-_LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 class CorpusError(ValueError):
@@ -624,7 +613,7 @@ async ({ id, streams, states, client, settleMs }) => {
 def _launch(playwright: Any) -> Any:
     executable = os.environ.get("RENDERER_CHROMIUM") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
     try:
-        return playwright.chromium.launch(executable_path=executable, args=_LAUNCH_ARGS)
+        return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
     except Exception as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise BackendUnavailable(f"cannot start Chromium ({executable or 'Playwright build'}): {first}") from None

@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from renderer.chromium import CHROMIUM, CHROMIUM_ARGS
 from renderer.sanitize import DEFAULT_POLICY
 from renderer.sources import Message, last_user_message, tokens
 from renderer.state import Config, SourceFactory, default_sources
@@ -44,7 +45,6 @@ from renderer.testing import ServerThread
 
 __all__ = [
     "CHROMIUM",
-    "LAUNCH_ARGS",
     "RECORDER_JS",
     "TIMEOUT",
     "CuttableStore",
@@ -52,16 +52,6 @@ __all__ = [
     "LiveServer",
     "allowlist_json",
     "chromium",
-]
-
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
 ]
 TIMEOUT = 10.0
 """Seconds any single wait may take before it is a failure."""
@@ -77,7 +67,7 @@ def chromium() -> Iterator[Any]:
     except ImportError:
         pytest.skip("playwright is not installed")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

@@ -32,18 +32,17 @@ from typing import Any
 import pytest
 from tornado import web
 
+from renderer.chromium import CHROMIUM, CHROMIUM_ARGS
 from renderer.state import Config
 from renderer.suspense import Suspense
 from renderer.testing import ServerThread
 
-CHROMIUM = "/usr/bin/chromium"
 TIMEOUT = 10.0
 MODES = {
     "native": [],
     "no-pi": ["--disable-blink-features=HTMLProcessingInstruction"],
     "no-patching": ["--disable-blink-features=DocumentPatching"],
 }
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 RECORDER_JS = """
 window.__rec = {violations: [], templates: 0};
@@ -141,7 +140,7 @@ class Browsers:
             self._playwright = sync_playwright().start()
         if mode not in self._browsers:
             self._browsers[mode] = self._playwright.chromium.launch(
-                executable_path=CHROMIUM, args=LAUNCH_ARGS + MODES[mode]
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS + MODES[mode]
             )
         return self._browsers[mode]
 
