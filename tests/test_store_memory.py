@@ -15,7 +15,6 @@ import pytest
 
 from renderer import MarkdownStream, assemble
 from renderer.store import Event, MemoryStore, SlowReader, StreamNotFound
-from renderer.store.memory import StoreFull
 
 DONE = json.dumps({"reason": "complete"})
 
@@ -50,45 +49,6 @@ class Clock:
 # --- ids, log and replay ------------------------------------------------------
 
 
-def test_ids_are_given_only_to_events_that_change_committed_html_or_end_the_stream() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        published = [
-            await store.publish(sid, "block", "<p>a</p>"),
-            await store.publish(sid, "tail", "<p>b</p>"),
-            await store.publish(sid, "append", "c"),
-            await store.publish(sid, "commit", ""),
-            await store.publish(sid, "replace", "<p>x</p>"),
-            await store.publish(sid, "error", '{"message": "m"}'),
-            await store.publish(sid, "done", DONE),
-        ]
-        ids = [event.id for event in published]
-        assert [i is not None for i in ids] == [True, False, False, True, True, False, True]
-        numbered = [int(i) for i in ids if i is not None]
-        assert numbered == sorted(numbered) and len(set(numbered)) == len(numbered)
-
-    run(test)
-
-
-def test_replay_after_an_id_gives_only_the_log_after_it_then_the_current_tail() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        first = await store.publish(sid, "block", "<p>1</p>")
-        await store.publish(sid, "tail", "<p>old</p>")
-        second = await store.publish(sid, "block", "<p>2</p>")
-        third = await store.publish(sid, "block", "<p>3</p>")
-        await store.publish(sid, "tail", "<p>now</p>")
-        subscription = await store.subscribe(sid, first.id)
-        got = [await anext(subscription) for _ in range(3)]
-        assert got == [second, third, Event("tail", "<p>now</p>")]
-        assert await store.read(sid, first.id) == (got, False)
-        subscription.close()
-
-    run(test)
-
-
 def test_replay_from_the_start_has_the_whole_log_and_the_tail() -> None:
     async def test() -> None:
         store = MemoryStore()
@@ -97,49 +57,6 @@ def test_replay_from_the_start_has_the_whole_log_and_the_tail() -> None:
         await store.publish(sid, "tail", "<p>t</p>")
         events, done = await store.read(sid)
         assert (events, done) == ([block, Event("tail", "<p>t</p>")], False)
-
-    run(test)
-
-
-def test_resume_on_a_live_stream_ends_with_the_current_tail_even_when_empty() -> None:
-    """A resuming reader may hold a stale tail: it must be told the tail is gone."""
-
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        block = await store.publish(sid, "block", "<p>1</p>")
-        await store.publish(sid, "tail", "<p>t</p>")
-        await store.publish(sid, "tail", "")
-        events, _ = await store.read(sid, block.id)
-        assert events == [Event("tail", "")]
-
-    run(test)
-
-
-def test_append_updates_the_tail_that_a_resuming_reader_gets() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        await store.publish(sid, "tail", "<p>ab</p>")
-        await store.publish(sid, "append", "cd")
-        events, _ = await store.read(sid)
-        assert events == [Event("tail", "<p>abcd</p>")]
-
-    run(test)
-
-
-def test_commit_is_logged_as_the_block_it_made() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        live = await store.subscribe(sid)
-        await store.publish(sid, "tail", "<pre><code>x\n</code></pre>")
-        commit = await store.publish(sid, "commit", "")
-        assert commit.event == "commit" and commit.id is not None
-        assert [await anext(live) for _ in range(2)] == [Event("tail", "<pre><code>x\n</code></pre>"), commit]
-        events, _ = await store.read(sid)
-        assert events == [Event("block", "<pre><code>x\n</code></pre>", commit.id)]
-        live.close()
 
     run(test)
 
@@ -186,56 +103,6 @@ async def _live_events(store: MemoryStore, ops: list[tuple[str, str]]) -> tuple[
     return sid, events
 
 
-def test_a_reader_that_resumes_while_the_stream_is_live_builds_the_same_html() -> None:
-    ops = _ops_of(RESUME_TEXT)
-    expected = assemble([{"event": kind, "data": html} for kind, html in ops])
-
-    async def test() -> None:
-        kinds = {kind for kind, _ in ops}
-        assert {"block", "tail", "append", "commit"} <= kinds, kinds
-        for cut in range(len(ops) + 1):
-            store = MemoryStore()
-            sid = await store.create()
-            reader = await store.subscribe(sid)
-            seen: list[Event] = []
-            for kind, html in ops[:cut]:
-                await store.publish(sid, kind, html)
-                seen.append(await anext(reader))
-            reader.close()
-            last = next((e.id for e in reversed(seen) if e.id is not None), None)
-            if last is None:
-                seen = []  # nothing to resume from: a client starts over
-            resumed = await store.subscribe(sid, last)
-            for kind, html in ops[cut:]:
-                await store.publish(sid, kind, html)
-            await store.publish(sid, "done", DONE)
-            rest = await drain(resumed)
-            assert assemble(as_dicts(seen + rest)) == expected, f"cut after {cut} ops"
-
-    run(test)
-
-
-def test_a_reader_that_resumes_after_done_builds_the_same_html() -> None:
-    ops = _ops_of(RESUME_TEXT)
-    expected = assemble([{"event": kind, "data": html} for kind, html in ops])
-
-    async def test() -> None:
-        store = MemoryStore()
-        sid, events = await _live_events(store, ops)
-        failures = []
-        for cut in range(len(events)):
-            seen = events[:cut]
-            last = next((e.id for e in reversed(seen) if e.id is not None), None)
-            if last is None:
-                seen = []
-            rest = await drain(await store.subscribe(sid, last))
-            if assemble(as_dicts(seen + rest)) != expected:
-                failures.append(cut)
-        assert not failures, f"wrong HTML after resuming at cuts {failures}"
-
-    run(test)
-
-
 def test_minimal_stale_tail_after_done() -> None:
     """The smallest case of the bug above: a reader held block 1 and tail
     ``<p>a</p>``; the tail was committed and the stream ended; it resumes
@@ -258,27 +125,6 @@ def test_minimal_stale_tail_after_done() -> None:
 # --- readers behind: collapse and cut-off ---------------------------------------
 
 
-def test_tail_and_append_collapse_into_one_tail_for_a_reader_behind() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        reader = await store.subscribe(sid)
-        block = await store.publish(sid, "block", "<p>1</p>")
-        await store.publish(sid, "tail", "<p>a</p>")
-        await store.publish(sid, "append", "b")
-        await store.publish(sid, "append", "c")
-        await store.publish(sid, "tail", "<ul><li>x</li></ul>")
-        await store.publish(sid, "append", "y")
-        commit = await store.publish(sid, "commit", "")
-        await store.publish(sid, "tail", "<p>z</p>")
-        got = [await anext(reader) for _ in range(4)]
-        assert got == [block, Event("tail", "<ul><li>xy</li></ul>"), commit, Event("tail", "<p>z</p>")]
-        assert assemble(as_dicts(got)) == "<p>1</p><ul><li>xy</li></ul><p>z</p>"
-        reader.close()
-
-    run(test)
-
-
 def test_a_reader_past_max_pending_is_cut_off_and_told_once() -> None:
     async def test() -> None:
         store = MemoryStore(max_pending=3)
@@ -299,21 +145,6 @@ def test_a_reader_past_max_pending_is_cut_off_and_told_once() -> None:
         # The reader may resume from what it had.
         events, _ = await store.read(sid, None)
         assert len(events) == 5
-        reader.close()
-
-    run(test)
-
-
-def test_tails_do_not_count_towards_max_pending_while_they_collapse() -> None:
-    async def test() -> None:
-        store = MemoryStore(max_pending=2)
-        sid = await store.create()
-        reader = await store.subscribe(sid)
-        reader.on_cut_off = lambda: pytest.fail("cut off")
-        await store.publish(sid, "block", "<p>1</p>")
-        for n in range(50):
-            await store.publish(sid, "tail" if n % 2 else "append", f"<p>{n}</p>" if n % 2 else "x")
-        assert store.subscriptions == 1
         reader.close()
 
     run(test)
@@ -354,47 +185,6 @@ def test_subscription_ends_after_done() -> None:
     run(test)
 
 
-def test_nothing_may_be_published_after_done() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        await store.publish(sid, "done", DONE)
-        with pytest.raises(ValueError):
-            await store.publish(sid, "block", "<p>late</p>")
-
-    run(test)
-
-
-def test_is_done_only_when_nothing_is_left_to_read() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        first = await store.publish(sid, "block", "<p>1</p>")
-        assert not await store.is_done(sid)
-        assert not await store.is_done(sid, first.id)
-        done = await store.publish(sid, "done", DONE)
-        assert await store.is_done(sid)
-        assert await store.is_done(sid, done.id)
-        assert not await store.is_done(sid, first.id)
-
-    run(test)
-
-
-def test_cancel_calls_the_generator_back_until_done() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        calls = []
-        store.on_cancel(sid, lambda: calls.append(1))
-        assert await store.cancel(sid) is True
-        assert calls == [1]
-        await store.publish(sid, "done", json.dumps({"reason": "cancelled"}))
-        assert await store.cancel(sid) is False
-        assert calls == [1]
-
-    run(test)
-
-
 # --- limits -----------------------------------------------------------------------
 
 
@@ -423,74 +213,6 @@ def test_finished_streams_expire_after_the_ttl() -> None:
     run(test)
 
 
-def test_store_full_at_max_live_and_room_again_after_done() -> None:
-    async def test() -> None:
-        store = MemoryStore(max_live=2)
-        first = await store.create()
-        await store.create()
-        with pytest.raises(StoreFull):
-            await store.create()
-        await store.publish(first, "done", DONE)
-        assert store.live == 1
-        await store.create()
-        assert store.live == 2
-
-    run(test)
-
-
-@pytest.mark.parametrize("method", ["subscribe", "read", "is_done", "publish", "cancel"])
-def test_unknown_stream_is_stream_not_found(method: str) -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        calls = {
-            "subscribe": lambda: store.subscribe("nope"),
-            "read": lambda: store.read("nope"),
-            "is_done": lambda: store.is_done("nope"),
-            "publish": lambda: store.publish("nope", "block", "x"),
-            "cancel": lambda: store.cancel("nope"),
-        }
-        with pytest.raises(StreamNotFound):
-            await calls[method]()
-
-    run(test)
-
-
-@pytest.mark.parametrize(
-    "bad_id",
-    [
-        pytest.param("abc", id="letters"),
-        pytest.param("-1", id="negative"),
-        pytest.param("1.5", id="decimal"),
-        pytest.param(" 1", id="space"),
-        pytest.param("1\n", id="newline"),
-        pytest.param("\u0661", id="arabic-indic-digit"),
-        pytest.param("\u00b2", id="superscript-two"),
-        pytest.param("9" * 19, id="too-long"),
-        pytest.param("1" * 10_000, id="huge"),
-    ],
-)
-@pytest.mark.parametrize(
-    ("method", "done"),
-    [
-        pytest.param("subscribe", False, id="subscribe"),
-        pytest.param("read", False, id="read"),
-        pytest.param("is_done", True, id="is_done-when-done"),
-    ],
-)
-def test_malformed_ids_are_value_errors(bad_id: str, method: str, done: bool) -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        await store.publish(sid, "block", "<p>1</p>")
-        if done:
-            await store.publish(sid, "done", DONE)
-        with pytest.raises(ValueError):
-            await getattr(store, method)(sid, bad_id)
-        assert store.subscriptions == 0
-
-    run(test)
-
-
 def test_is_done_refuses_a_malformed_id_on_a_live_stream() -> None:
     async def test() -> None:
         store = MemoryStore()
@@ -502,65 +224,6 @@ def test_is_done_refuses_a_malformed_id_on_a_live_stream() -> None:
 
 
 # --- subscriptions are freed --------------------------------------------------------
-
-
-def test_subscriptions_count_back_to_zero_after_close() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        readers = [await store.subscribe(sid) for _ in range(10)]
-        assert store.subscriptions == 10
-        for reader in readers:
-            reader.close()
-            reader.close()  # idempotent
-        assert store.subscriptions == 0
-        await store.publish(sid, "block", "<p>after</p>")  # nobody to push to
-
-    run(test)
-
-
-def test_close_wakes_a_pending_read() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        reader = await store.subscribe(sid)
-        waiting = asyncio.ensure_future(anext(reader))
-        await asyncio.sleep(0)
-        assert not waiting.done()
-        reader.close()
-        with pytest.raises(StopAsyncIteration):
-            await asyncio.wait_for(waiting, 2)
-        assert store.subscriptions == 0
-
-    run(test)
-
-
-def test_a_cancelled_read_loses_no_event() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        reader = await store.subscribe(sid)
-        with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(anext(reader), 0.001)
-        block = await store.publish(sid, "block", "<p>1</p>")
-        assert await asyncio.wait_for(anext(reader), 2) == block
-        reader.close()
-
-    run(test)
-
-
-def test_store_close_ends_every_subscription() -> None:
-    async def test() -> None:
-        store = MemoryStore()
-        sid = await store.create()
-        readers = [await store.subscribe(sid) for _ in range(3)]
-        store.close()
-        assert store.subscriptions == 0
-        for reader in readers:
-            with pytest.raises(StopAsyncIteration):
-                await asyncio.wait_for(anext(reader), 2)
-
-    run(test)
 
 
 # --- batches: take_ready, wait, finished ------------------------------------------------
