@@ -127,15 +127,17 @@ class JSONHandler(JSONErrors):
         """404 for an unknown stream, 400 for a malformed id; False (and 204)
         when a reader that has everything reconnects after ``done``."""
         try:
-            if after is not None and await self.state.store.is_done(stream_id, after):
-                self.set_status(204)
-                self.finish()
-                return False
-            await self.state.store.read(stream_id, after)
+            # is_done checks both the stream and the id; no replay read here
+            # (the subscription that follows replays once).
+            done = await self.state.store.is_done(stream_id, after)
         except StreamNotFound:
             self.fail(404, "unknown stream")
         except ValueError as error:
             self.fail(400, str(error))
+        if after is not None and done:
+            self.set_status(204)
+            self.finish()
+            return False
         return True
 
 
