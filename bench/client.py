@@ -68,8 +68,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from renderer import MarkdownStream, Op, assemble, render_markdown  # noqa: E402
-from renderer.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from renderer import MarkdownStream, Op, assemble, render_markdown
+from renderer.harness.chromium import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWER = ROOT / "bench" / "answer.md"
@@ -131,7 +131,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     }
     data = b""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/bench/client/data.json":
             self.send_response(200)
@@ -145,7 +145,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         else:
             self.send_error(404)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

@@ -119,8 +119,8 @@ async def run_renderer(mode: str, profile: bool, store: str = "memory") -> None:
     """Serve like ``serve()`` does, with one stream prepared; print READY."""
     from tornado import httpserver, netutil
 
-    from renderer.app import make_app
-    from renderer.state import Config
+    from renderer.server.app import make_app
+    from renderer.server.state import Config
 
     raise_fd_limit()
     events = json.load(sys.stdin) if mode == "replay" else []
@@ -232,7 +232,7 @@ async def client_throughput(port: int, path: str, readers_wanted: int, events: i
         reader.transport.write(payload)
     try:
         await asyncio.wait_for(asyncio.gather(*(reader.done for reader in readers)), RUN_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     cpu = time.process_time() - cpu
     for reader in readers:
@@ -547,7 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--readers", type=int, default=200, help="concurrent SSE readers in (a) (default 200)")
     parser.add_argument("--events", type=int, default=500, help="events each reader gets in (a) (default 500)")
     parser.add_argument("--idle", type=int, default=5000, help="idle connections in (b) (default 5000; 0 skips)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per server in (a); the best counts (default 3; 0 skips (a))")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="runs per server in (a); the best counts (default 3; 0 skips (a))"
+    )
     parser.add_argument("--profile", action="store_true", help="also profile this server over one run of (a)")
     parser.add_argument(
         "--redis",

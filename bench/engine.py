@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from renderer import MarkdownStream, Op, assemble, render_markdown  # noqa: E402
+from renderer import MarkdownStream, Op, assemble, render_markdown
 
 ANSWER = Path(__file__).with_name("answer.md")
 TOKEN = 4
@@ -116,15 +116,21 @@ def main() -> None:
     sent = sum(len(op.html.encode()) for op in ops_d)
     size = len(final.encode())
     kinds = Counter(op.kind for op in ops_d)
-    print(f"answer: {len(text.encode())} bytes of Markdown, {len(tokens)} tokens of {TOKEN} chars, {size} bytes of HTML")
+    print(
+        f"answer: {len(text.encode())} bytes of Markdown, {len(tokens)} tokens of {TOKEN} chars, {size} bytes of HTML"
+    )
     print(f"(a) one-shot render_markdown        {a * 1e3:9.1f} ms CPU")
-    print(f"(b) naive re-render every token     {b * 1e3:9.1f} ms CPU{'' if args.full else f' (1 in {SAMPLE} prefixes timed, x{SAMPLE})'}")
+    print(
+        f"(b) naive re-render every token     {b * 1e3:9.1f} ms CPU{'' if args.full else f' (1 in {SAMPLE} prefixes timed, x{SAMPLE})'}"
+    )
     print(f"(c) MarkdownStream, every token     {c * 1e3:9.1f} ms CPU")
     print(f"(d) MarkdownStream, {RATE:.0f} tok/s      {d * 1e3:9.1f} ms CPU")
     print(f"(b)/(c) = {b / c:6.1f}   goal >= 30")
     print(f"(c)/(a) = {c / a:6.1f}   goal <= 25")
     print(f"(d)/(a) = {d / a:6.1f}   goal <= 3")
-    print(f"(c) p99 per token: {p99(each) * 1e3:.3f} ms overall, {p99(in_code) * 1e3:.3f} ms inside the code block   goal < 2 ms")
+    print(
+        f"(c) p99 per token: {p99(each) * 1e3:.3f} ms overall, {p99(in_code) * 1e3:.3f} ms inside the code block   goal < 2 ms"
+    )
     print(f"(d) ops carry {sent} bytes of HTML for {size} bytes of final HTML: {sent / size:.2f}x   goal <= 3")
     print(f"(d) ops: {dict(sorted(kinds.items()))}")
 

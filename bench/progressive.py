@@ -6,7 +6,7 @@ One page with five slots that take 0.1, 0.25, 0.5, 1 and 2 s (times
 ``--scale``), served three ways by one in-process Tornado server:
 
 none       the same shell with no slots at all (the floor for first byte)
-suspense   ``renderer.suspense``: the shell at once, each slot when ready
+suspense   ``renderer.progressive.suspense``: the shell at once, each slot when ready
 await-all  the usual pattern: ``asyncio.gather`` every slot, then render
 
 A raw-socket client (``Connection: close``) in the main thread times the
@@ -35,9 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tornado import httpserver, netutil, web  # noqa: E402
+from tornado import httpserver, netutil, web
 
-from renderer.suspense import RUNTIME, Suspense  # noqa: E402
+from renderer.progressive.suspense import RUNTIME, Suspense
 
 DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 PAGES = ("none", "suspense", "await-all")
@@ -49,7 +49,7 @@ INTRO = "A page whose parts take different times to load. " * 20
 
 
 def section(index: int, delay: float) -> str:
-    return f'<section><h2>Part {index}</h2><p>Loaded after {delay:g} s.</p><ul>{"<li>item</li>" * 20}</ul></section>'
+    return f"<section><h2>Part {index}</h2><p>Loaded after {delay:g} s.</p><ul>{'<li>item</li>' * 20}</ul></section>"
 
 
 class PageHandler(web.RequestHandler):
@@ -88,7 +88,9 @@ class Server:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        app = web.Application([(r"/(none|suspense|await-all)", PageHandler, {"delays": self.delays})], log_function=lambda h: None)
+        app = web.Application(
+            [(r"/(none|suspense|await-all)", PageHandler, {"delays": self.delays})], log_function=lambda h: None
+        )
         sockets = netutil.bind_sockets(0, "127.0.0.1")
         server = httpserver.HTTPServer(app)
         server.add_sockets(sockets)
@@ -145,6 +147,7 @@ async def bench(runs: int, delays: tuple[float, ...]) -> None:
         first_bytes = [ttfb for ttfb, _ in timings[page]]
         ends = [total for _, total in timings[page]]
         print(f"{page:<10}{ms(first_bytes):<30}{ms(ends)}")
+
     def delta(kind: int, page: str, minus: float | str) -> str:
         """Median and best of a page's first byte (0) or end (1) minus a
         time (or the same of another page), in ms."""

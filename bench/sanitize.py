@@ -36,9 +36,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from renderer.markdown import default_parser, top_level_blocks  # noqa: E402
-from renderer.sanitize import BleachSanitizer, NH3Sanitizer, Sanitizer, check_allowlist  # noqa: E402
-from renderer.xss import load_corpus  # noqa: E402
+from renderer.harness.xss import load_corpus
+from renderer.markdown.render import default_parser, top_level_blocks
+from renderer.sanitizer.clean import BleachSanitizer, NH3Sanitizer, Sanitizer, check_allowlist
 
 ANSWER = Path(__file__).with_name("answer.md")
 MIN_RUN = 0.3

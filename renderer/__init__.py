@@ -1,8 +1,12 @@
-"""Streaming Markdown rendering: incremental, sanitized, safe to show as it grows."""
+"""Streaming Markdown rendering: incremental, sanitized, safe to show as it grows.
 
-from .engine import MarkdownStream
-from .markdown import render_markdown
-from .ops import Op, assemble
-from .sanitize import sanitize
+The engine (``renderer.markdown``) and the sanitizer (``renderer.sanitizer``)
+are a library of their own: importing ``renderer`` loads no server. The
+server is ``renderer.server``; progressive pages ``renderer.progressive``;
+the sanitization harness ``renderer.harness``.
+"""
 
-__all__ = ["MarkdownStream", "Op", "assemble", "render_markdown", "sanitize"]
+from .markdown import MarkdownStream, Op, assemble, render_markdown
+from .sanitizer import Policy, clean, sanitize
+
+__all__ = ["MarkdownStream", "Op", "Policy", "assemble", "clean", "render_markdown", "sanitize"]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from . import MarkdownStream, render_markdown, sanitize
-from .sanitize import clean
+from .sanitizer.clean import clean
 
 PROG = "renderer"
 DEFAULT_CHUNK_SIZE = 4
@@ -208,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     xss_check.add_argument(
-        "corpus", nargs="?", metavar="CORPUS", help="corpus file ('-': stdin, one payload a line; default: the shipped corpus)"
+        "corpus",
+        nargs="?",
+        metavar="CORPUS",
+        help="corpus file ('-': stdin, one payload a line; default: the shipped corpus)",
     )
     xss_check.add_argument("--browser", action="store_true", help="also run the payloads in headless Chromium")
     xss_check.add_argument(
@@ -238,9 +241,9 @@ def _run_serve(args: argparse.Namespace) -> Iterator[str]:
     """Run the server in the foreground; it prints its own lines."""
     import asyncio
 
-    from .app import MEMORY_WORKERS_ERROR, make_store, serve, serve_workers
-    from .sources import DEFAULT_TOKEN_DELAY
-    from .state import Config
+    from .server.app import MEMORY_WORKERS_ERROR, make_store, serve, serve_workers
+    from .server.sources import DEFAULT_TOKEN_DELAY
+    from .server.state import Config
 
     if args.source == "upstream" and not args.upstream:
         raise UsageError("--source upstream needs --upstream URL (or RENDERER_UPSTREAM)")
@@ -328,7 +331,7 @@ def _run_sanitize(args: argparse.Namespace) -> Iterator[str]:
 
 
 def _run_xss_check(args: argparse.Namespace) -> Iterator[str]:
-    from . import xss
+    from .harness import xss
 
     try:
         if args.corpus == "-":

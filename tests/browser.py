@@ -36,12 +36,12 @@ from typing import Any
 
 import pytest
 
-from renderer.chromium import CHROMIUM, CHROMIUM_ARGS
-from renderer.sanitize import DEFAULT_POLICY
-from renderer.sources import Message, last_user_message, tokens
-from renderer.state import Config, SourceFactory, default_sources
-from renderer.store.memory import MemoryStore, MemorySubscription
-from renderer.testing import ServerThread
+from renderer.harness.chromium import CHROMIUM, CHROMIUM_ARGS
+from renderer.sanitizer.clean import DEFAULT_POLICY
+from renderer.server.sources import Message, last_user_message, tokens
+from renderer.server.state import Config, SourceFactory, default_sources
+from renderer.server.store.memory import MemoryStore, MemorySubscription
+from renderer.server.testing import ServerThread
 
 __all__ = [
     "CHROMIUM",
@@ -162,7 +162,9 @@ class GatedSource:
     """A source factory: each answer (``text(messages)``, token by token)
     stops before token ``pause_at`` until the test releases it."""
 
-    def __init__(self, text: Callable[[Sequence[Message]], str] = last_user_message, *, pause_at: int, delay: float = 0.0) -> None:
+    def __init__(
+        self, text: Callable[[Sequence[Message]], str] = last_user_message, *, pause_at: int, delay: float = 0.0
+    ) -> None:
         self.text = text
         self.pause_at = pause_at
         self.delay = delay
@@ -204,7 +206,7 @@ class GatedSource:
 
 
 def allowlist_json() -> str:
-    """The server's policy (renderer.sanitize.DEFAULT_POLICY) for the page-side
+    """The server's policy (renderer.sanitizer.clean.DEFAULT_POLICY) for the page-side
     checker: independent of static/allowlist.js, which the client itself uses."""
     policy = DEFAULT_POLICY
     return json.dumps(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from renderer import MarkdownStream
-from renderer.ops import Document, Op
+from renderer.markdown.ops import Document, Op
 
 FIXED_SIZES = (1, 2, 3, 7)
 RANDOM_CHUNKINGS = 10

@@ -3,7 +3,7 @@
 A helper module for tests, not a test.
 
 ``ServerThread`` runs ``make_app(...)`` behind a Tornado ``HTTPServer`` in a
-background thread with its own event loop, set up as ``renderer.app.serve``
+background thread with its own event loop, set up as ``renderer.server.app.serve``
 sets it up (same ``max_body_size``), so a test's clients run in the test's
 own loop (``asyncio.run``) and the server's tasks can be counted apart from
 them.  ``server.acall(fn)`` runs ``fn`` (or awaits it, if it is a coroutine
@@ -28,14 +28,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sse_client import SSEEvent, SSEParser
 from tornado import httpclient, httputil, web
 
-from renderer.testing import ServerThread as BaseServerThread
-from renderer.generation import Generations
-from renderer.sources import Message, last_user_message, tokens
-from renderer.state import AppState, Config
-from renderer.store.base import StreamStore
-from sse_client import SSEEvent, SSEParser
+from renderer.server.generation import Generations
+from renderer.server.sources import Message, last_user_message, tokens
+from renderer.server.state import AppState, Config
+from renderer.server.store.base import StreamStore
+from renderer.server.testing import ServerThread as BaseServerThread
 
 __all__ = [
     "TIMEOUT",

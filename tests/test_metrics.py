@@ -7,11 +7,11 @@ import json
 
 import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
+from server_fixtures import ControlledSource, ServerThread, fetch, post_chat, read_sse, run
 
 from renderer import assemble, render_markdown
-from renderer.app import make_app
-from renderer.state import AppState, Config
-from server_fixtures import ControlledSource, ServerThread, fetch, post_chat, read_sse, run
+from renderer.server.app import make_app
+from renderer.server.state import AppState, Config
 
 NAMES = {
     "renderer_open_readers": "gauge",

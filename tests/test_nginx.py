@@ -30,12 +30,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, run
+from sse_client import SSEEvent, SSEParser
 from tornado import websocket
 
 from renderer import assemble, render_markdown
-from renderer.state import Config
-from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, run
-from sse_client import SSEEvent, SSEParser
+from renderer.server.state import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = ROOT / "docs" / "nginx.conf"
@@ -43,7 +43,9 @@ NGINX = shutil.which("nginx", path=os.pathsep.join([os.environ.get("PATH", ""), 
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian package nginx)")
 
-MESSAGE = "Through nginx: a first paragraph.\n\n# A heading\n\n- one\n- two\n\n```python\nprint('hi')\n```\n\nThe end.\n"
+MESSAGE = (
+    "Through nginx: a first paragraph.\n\n# A heading\n\n- one\n- two\n\n```python\nprint('hi')\n```\n\nThe end.\n"
+)
 
 
 def free_port() -> int:

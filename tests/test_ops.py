@@ -9,8 +9,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from renderer import MarkdownStream, assemble
-from renderer.markdown import render_markdown
-from renderer.ops import Document, Op, apply_append, diff_tail, split_open
+from renderer.markdown.ops import Document, Op, apply_append, diff_tail, split_open
+from renderer.markdown.render import render_markdown
 
 # --- Document and assemble ------------------------------------------------
 
@@ -178,9 +178,7 @@ TABLE = "<table><tbody><tr><td>a</td></tr></tbody></table>"
             "<p><em>a <strong>b</strong></em> c</p>",
             id="two-leading-end-tags-step-out-twice",
         ),
-        pytest.param(
-            "<ul><li>a</li></ul>", "</li><li>b", "<ul><li>a</li><li>b</li></ul>", id="new-list-item"
-        ),
+        pytest.param("<ul><li>a</li></ul>", "</li><li>b", "<ul><li>a</li><li>b</li></ul>", id="new-list-item"),
         pytest.param(
             "<ul><li>a</li></ul>",
             "</li>\n<li>b",

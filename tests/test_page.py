@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from browser import TIMEOUT, CuttableStore, GatedSource, LiveServer, browser_sources, chromium, recorder_script
+
 from renderer import render_markdown
-from renderer.sources import DEMO_ANSWERS, demo, tokens
-from renderer.state import Config
+from renderer.server.sources import DEMO_ANSWERS, demo, tokens
+from renderer.server.state import Config
 
 __all__ = ["chromium"]  # the fixture, imported for pytest
 
@@ -223,10 +223,12 @@ PAYLOADS = [
     pytest.param(f"[click](javascript:{X})", id="md-javascript-link"),
     pytest.param(f'<a href="javascript:{X}">click</a>', id="html-javascript-link"),
     pytest.param(f'<a href="JaVaScRiPt:{X}">x</a> <a href=" &#14;javascript:{X}">y</a>', id="javascript-case-space"),
-    pytest.param(f'<a href="jav&#x09;ascript:{X}">a</a> <a href="&#106;avascript&colon;{X}">b</a>', id="entity-javascript"),
+    pytest.param(
+        f'<a href="jav&#x09;ascript:{X}">a</a> <a href="&#106;avascript&colon;{X}">b</a>', id="entity-javascript"
+    ),
     pytest.param(f"[a](&#x6A;avascript:{X}) [b](java&#x73;cript:{X})", id="md-entity-javascript"),
-    pytest.param(f'<iframe srcdoc="<script>parent.__xss=1</script>"></iframe>', id="iframe-srcdoc"),
-    pytest.param(f"<style>*{{background:url(javascript:{X})}}</style><b style=\"color:red\">styled</b>", id="style"),
+    pytest.param('<iframe srcdoc="<script>parent.__xss=1</script>"></iframe>', id="iframe-srcdoc"),
+    pytest.param(f'<style>*{{background:url(javascript:{X})}}</style><b style="color:red">styled</b>', id="style"),
     pytest.param(f'<details open ontoggle="{X}"><summary>s</summary>d</details>', id="details-ontoggle"),
     pytest.param(f'<div onmouseover="{X}" onclick="{X}">hover</div>', id="event-handlers"),
     pytest.param(f'<a href="data:text/html,<script>{X}</script>">d</a>', id="data-url-link"),
@@ -236,23 +238,30 @@ PAYLOADS = [
     pytest.param(f"<svg><p><style><img src=x onerror={X}></style></p></svg>", id="mxss-svg-style"),
     pytest.param(f"<math><mtext><table><mglyph><style><img src=x onerror={X}>", id="mxss-math-mglyph"),
     pytest.param(f'<noscript><p title="</noscript><img src=x onerror={X}>"></noscript>', id="mxss-noscript"),
-    pytest.param(
-        f"<form><math><mtext></form><form><mglyph><style></math><img src onerror={X}>", id="mxss-form-math"
-    ),
+    pytest.param(f"<form><math><mtext></form><form><mglyph><style></math><img src onerror={X}>", id="mxss-form-math"),
     pytest.param(f"<select><style></select><img src=x onerror={X}>", id="mxss-select-style"),
     pytest.param(f'<object data="javascript:{X}"></object><embed src="javascript:{X}">', id="object-embed"),
-    pytest.param(f'<meta http-equiv="refresh" content="0;url=javascript:{X}"><base href="javascript:/">', id="meta-base"),
+    pytest.param(
+        f'<meta http-equiv="refresh" content="0;url=javascript:{X}"><base href="javascript:/">', id="meta-base"
+    ),
     pytest.param(f'<input autofocus onfocus="{X}"><button formaction="javascript:{X}">b</button>', id="form-controls"),
     pytest.param(f"<template><script>{X}</script></template><xmp><img src=x onerror={X}></xmp>", id="template-xmp"),
     pytest.param(f'<svg><a xlink:href="javascript:{X}"><text y="9">x</text></a></svg>', id="svg-xlink"),
     pytest.param(f"<!-- <img src=x onerror={X}> --><![CDATA[<img src=x onerror={X}>]]>", id="comment-cdata"),
     pytest.param(f'<div title="</div><img src=x onerror={X}>">t</div>', id="attribute-breakout"),
     pytest.param(f"`<img src=x onerror={X}>", id="split-unclosed-code-span"),
-    pytest.param(f"~~~\n</code></pre><img src=x onerror={X}>\n~~~\n<img src=x\nonerror={X}>", id="split-fence-then-html"),
-    pytest.param(f'<a href="https://example.com/">ok</a><a href="javas\ncript:{X}">nl</a> [x](javas\tcript:{X})', id="split-scheme"),
+    pytest.param(
+        f"~~~\n</code></pre><img src=x onerror={X}>\n~~~\n<img src=x\nonerror={X}>", id="split-fence-then-html"
+    ),
+    pytest.param(
+        f'<a href="https://example.com/">ok</a><a href="javas\ncript:{X}">nl</a> [x](javas\tcript:{X})',
+        id="split-scheme",
+    ),
     pytest.param(f"**<img src=x o**nerror={X}>** <scr<script>ipt>{X}</script>", id="split-tags"),
-    pytest.param(f'| a | b |\n|---|---|\n| <img src=x onerror={X}> | <a href="javascript:{X}">c</a> |', id="table-cells"),
-    pytest.param(f"![remote](https://example.com/pixel.png) <img src=\"//example.com/x.png\">", id="remote-images"),
+    pytest.param(
+        f'| a | b |\n|---|---|\n| <img src=x onerror={X}> | <a href="javascript:{X}">c</a> |', id="table-cells"
+    ),
+    pytest.param('![remote](https://example.com/pixel.png) <img src="//example.com/x.png">', id="remote-images"),
 ]
 
 
@@ -278,7 +287,9 @@ def test_hostile_messages_run_no_script_and_never_show_anything_outside_the_allo
     assert blocked == [], "something reached the page that only the CSP stopped"
     remote = {violation["blocked"] for violation in record["csp"]}
     assert remote <= {"https://example.com/pixel.png", "http://example.com/x.png"}
-    print(f"\n{len(PAYLOADS)} hostile messages; CSP blocked {len(record['csp'])} remote image load(s): {sorted(remote)}")
+    print(
+        f"\n{len(PAYLOADS)} hostile messages; CSP blocked {len(record['csp'])} remote image load(s): {sorted(remote)}"
+    )
 
     for name, payload, n, state in answers:
         assert state == "done", name
@@ -287,7 +298,7 @@ def test_hostile_messages_run_no_script_and_never_show_anything_outside_the_allo
         assert chat.part(n, "committed") == chat.normalized(render_markdown(payload)), name
     # Expected in the console: images with relative URLs (src=x) that 404, and
     # the CSP refusing remote images.
-    expected = ("status of 404 (Not Found)", "violates the following Content Security Policy directive: \"img-src")
+    expected = ("status of 404 (Not Found)", 'violates the following Content Security Policy directive: "img-src')
     assert [error for error in chat.errors if not any(text in error for text in expected)] == []
 
 
@@ -336,7 +347,9 @@ def test_a_connection_cut_mid_answer_resumes_and_the_answer_is_still_exact(
     answer.wait_paused()
     chat.wait_text(n, SHOWN_AT_GATE)
     before = chat.part(n, "body")
-    chat.page.evaluate("() => { window.__held = [...document.querySelector('article.answer .answer-committed').childNodes]; }")
+    chat.page.evaluate(
+        "() => { window.__held = [...document.querySelector('article.answer .answer-committed').childNodes]; }"
+    )
     mark = chat.record()["mutations"]["tailAdded"]
     resumes = server.call(lambda: server.state.metrics.resumes)
 
@@ -420,16 +433,22 @@ def test_the_log_follows_the_answer_until_the_reader_scrolls_up(chat: Chat, gate
     n = chat.ask("A long answer, please")
     gated.latest.wait_paused()
     chat.wait_text(n, SHOWN_AT_GATE)
-    at_bottom = "() => { const l = document.getElementById('log'); return l.scrollHeight - l.clientHeight - l.scrollTop <= 2; }"
+    at_bottom = (
+        "() => { const l = document.getElementById('log'); return l.scrollHeight - l.clientHeight - l.scrollTop <= 2; }"
+    )
     chat.wait(at_bottom)
-    assert chat.page.evaluate("() => { const l = document.getElementById('log'); return l.scrollHeight > l.clientHeight + 150; }")
+    assert chat.page.evaluate(
+        "() => { const l = document.getElementById('log'); return l.scrollHeight > l.clientHeight + 150; }"
+    )
 
     # The reader scrolls up with the wheel: the page stops following.
     box = chat.page.locator("#log").bounding_box()
     chat.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     bottom = chat.page.evaluate("document.getElementById('log').scrollTop")
     chat.page.mouse.wheel(0, -150)
-    top = chat.wait("(bottom) => { const t = document.getElementById('log').scrollTop; return t < bottom - 50 && t; }", bottom)
+    top = chat.wait(
+        "(bottom) => { const t = document.getElementById('log').scrollTop; return t < bottom - 50 && t; }", bottom
+    )
     height = chat.page.evaluate("document.getElementById('log').scrollHeight")
     gated.latest.release()
     assert chat.wait_state(n, "done") == "done"
@@ -446,7 +465,9 @@ def test_the_log_follows_the_answer_until_the_reader_scrolls_up(chat: Chat, gate
 # -- 6. screenshots, copy buttons, themes, phone width ---------------------------------------
 
 
-def test_screenshots_while_streaming_and_done_and_the_copy_button(chat: Chat, gated: GatedSource, server: LiveServer) -> None:
+def test_screenshots_while_streaming_and_done_and_the_copy_button(
+    chat: Chat, gated: GatedSource, server: LiveServer
+) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     chat.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url("").rstrip("/"))
     chat.open("eventsource", source="gated")
@@ -467,7 +488,9 @@ def test_screenshots_while_streaming_and_done_and_the_copy_button(chat: Chat, ga
 
     chat.page.emulate_media(color_scheme="light")
     chat.page.set_viewport_size({"width": 390, "height": 844})
-    chat.wait("() => { const l = document.getElementById('log'); return l.scrollHeight - l.clientHeight - l.scrollTop <= 2; }")
+    chat.wait(
+        "() => { const l = document.getElementById('log'); return l.scrollHeight - l.clientHeight - l.scrollTop <= 2; }"
+    )
     overflow = chat.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, "nothing wider than a phone"
     assert chat.page.locator("#send").is_visible() and chat.page.locator("#message").is_visible()

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from renderer._preview import compact, complete_inline, hold_partial_line, plain_growth, preview_source
-from renderer.markdown import render_markdown
+from renderer.markdown.preview import compact, complete_inline, hold_partial_line, plain_growth, preview_source
+from renderer.markdown.render import render_markdown
 
 
 @pytest.mark.parametrize(
@@ -95,9 +95,7 @@ def test_complete_inline_closes_open_markup_and_cuts_a_link_being_typed(line: st
         pytest.param("a | b\n", "", id="possible-table-header-held"),
         pytest.param("a | b\n--", "", id="possible-table-header-held-while-delimiter-arrives"),
         pytest.param("| a | b |\n|---|---|\n| c", "| a | b |\n|---|---|\n", id="partial-row-held"),
-        pytest.param(
-            "| a | b |\n|---|---|\n| c | d |\n", "| a | b |\n|---|---|\n| c | d |\n", id="complete-row-shown"
-        ),
+        pytest.param("| a | b |\n|---|---|\n| c | d |\n", "| a | b |\n|---|---|\n| c | d |\n", id="complete-row-shown"),
         pytest.param("[a]: https://e", "", id="definition-held"),
         pytest.param(
             "text\n\n[a]: https://example.com/x\n", "text\n\n[a]: https://example.com/x\n", id="complete-definition"

@@ -32,10 +32,10 @@ from typing import Any
 import pytest
 from tornado import web
 
-from renderer.chromium import CHROMIUM, CHROMIUM_ARGS
-from renderer.state import Config
-from renderer.suspense import Suspense
-from renderer.testing import ServerThread
+from renderer.harness.chromium import CHROMIUM, CHROMIUM_ARGS
+from renderer.progressive.suspense import Suspense
+from renderer.server.state import Config
+from renderer.server.testing import ServerThread
 
 TIMEOUT = 10.0
 MODES = {
@@ -210,7 +210,9 @@ def test_every_placeholder_ends_replaced_by_its_content_with_no_csp_violation(
             )
             found["leftovers"] = page.evaluate(LEFTOVERS_JS)
             resolved, resolved_errors = watched_page(context)
-            resolved.goto(server.url("/demo/progressive?speed=10&nostream=1"), wait_until="load", timeout=TIMEOUT * 1000)
+            resolved.goto(
+                server.url("/demo/progressive?speed=10&nostream=1"), wait_until="load", timeout=TIMEOUT * 1000
+            )
             found["resolved_main"] = resolved.evaluate("document.querySelector('main').innerHTML")
             found["resolved_scripts"] = resolved.evaluate("document.scripts.length")
             found["errors"] = errors + resolved_errors
@@ -301,6 +303,12 @@ def test_without_javascript_the_page_comes_resolved(server: LiveServer, browsers
     found = browsers.run(check)
     assert found["url"].endswith("?speed=10&nostream=1")
     html = found["html"]
-    for marker in ('id="fast-content"', 'id="slow-content"', 'id="inner-slow"', "That is all it takes.", 'class="rs-error"'):
+    for marker in (
+        'id="fast-content"',
+        'id="slow-content"',
+        'id="inner-slow"',
+        "That is all it takes.",
+        'class="rs-error"',
+    ):
         assert marker in html
     assert "<script" not in html and "<template" not in html and "aria-busy" not in html

@@ -23,12 +23,6 @@ from collections.abc import Iterator, Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tornado import websocket
-
-from renderer import assemble, render_markdown
-from renderer.sources import DEMO_ANSWERS, Message, last_user_message, tokens
-from renderer.state import Config, default_sources
-from renderer.store.base import ID_EVENTS
 from server_fixtures import (
     TIMEOUT,
     ControlledSource,
@@ -40,6 +34,12 @@ from server_fixtures import (
     run,
 )
 from sse_client import SSEParser
+from tornado import websocket
+
+from renderer import assemble, render_markdown
+from renderer.server.sources import DEMO_ANSWERS, Message, last_user_message, tokens
+from renderer.server.state import Config, default_sources
+from renderer.server.store.base import ID_EVENTS
 
 EVENT_KINDS = frozenset({"block", "tail", "replace", "append", "commit", "error", "done"})
 """The contract's events plus the engine's documented extra op kinds."""
@@ -250,7 +250,9 @@ def test_tornado_client_streaming_callback_reads_the_same_events(server: ServerT
         stream_id = await post_chat(server, MULTI_BLOCK)
         parser = SSEParser()
         events = []
-        response = await fetch(server.url(events_path(stream_id)), streaming_callback=lambda c: events.extend(parser.feed(c)))
+        response = await fetch(
+            server.url(events_path(stream_id)), streaming_callback=lambda c: events.extend(parser.feed(c))
+        )
         events += parser.close()
         assert response.code == 200
         assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
@@ -351,7 +353,9 @@ async def _replay_length(server: ServerThread, stream_id: str, after: str | None
     return len(events)
 
 
-async def _readers_at_pause(server: ServerThread, control: ControlledSource, pause_at: int) -> tuple[str, int, list[list]]:
+async def _readers_at_pause(
+    server: ServerThread, control: ControlledSource, pause_at: int
+) -> tuple[str, int, list[list]]:
     """Pause an answer at ``pause_at``; for every k, a reader that read k
     events of it and left.  Returns the stream, its answer's index and, per
     reader, the events it holds (none when it saw no id: it starts over)."""
@@ -460,14 +464,39 @@ def test_websocket_resumes_with_last_event_id_query(server: ServerThread) -> Non
 # -- 3. no injection -------------------------------------------------------------------
 
 HOSTILE = st.sampled_from(
-    ["\r", "\n", "\r\n", "\n\n", "\0", "\u2028", "\u2029", "\x85", "\ud800", "\udfff", "\ud83d",
-     "\U0001f600", "\ufeff", "```\n", "    ", "- ", "| a |\n|---|\n", "event: done", "data: x", "id: 99",
-     "retry: 1", ": ping", "<script>", "**"]
+    [
+        "\r",
+        "\n",
+        "\r\n",
+        "\n\n",
+        "\0",
+        "\u2028",
+        "\u2029",
+        "\x85",
+        "\ud800",
+        "\udfff",
+        "\ud83d",
+        "\U0001f600",
+        "\ufeff",
+        "```\n",
+        "    ",
+        "- ",
+        "| a |\n|---|\n",
+        "event: done",
+        "data: x",
+        "id: 99",
+        "retry: 1",
+        ": ping",
+        "<script>",
+        "**",
+    ]
 )
 MESSAGES = st.lists(st.one_of(HOSTILE, st.text(max_size=6)), min_size=1, max_size=14).map("".join)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(message=MESSAGES)
 def test_no_message_can_inject_an_event_or_a_field(server: ServerThread, message: str) -> None:
     body = json.dumps({"message": message, "source": "echo"}).encode()  # lone surrogates as \udXXX escapes

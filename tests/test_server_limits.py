@@ -19,13 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
+from sse_client import SSEParser
 from tornado import websocket
 
 from renderer import assemble, render_markdown
-from renderer.sources import tokens
-from renderer.state import Config, default_sources
-from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
-from sse_client import SSEParser
+from renderer.server.sources import tokens
+from renderer.server.state import Config, default_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Config(token_delay=0, heartbeat=5, max_body=4096, max_message=1000)
@@ -56,7 +56,6 @@ def chat(body: object) -> bytes:
     return json.dumps(body).encode()
 
 
-
 # (method, path, body, headers, status); {sid} is a real, finished stream.
 BAD_REQUESTS = [
     pytest.param("POST", "/api/chat", b"{not json", {}, 400, id="invalid-json"),
@@ -71,34 +70,54 @@ BAD_REQUESTS = [
     pytest.param("POST", "/api/chat", chat({"messages": "x"}), {}, 400, id="messages-not-a-list"),
     pytest.param("POST", "/api/chat", chat({"messages": []}), {}, 400, id="messages-empty"),
     pytest.param("POST", "/api/chat", chat({"messages": ["hi"]}), {}, 400, id="messages-of-strings"),
-    pytest.param("POST", "/api/chat", chat({"messages": [{"role": "robot", "content": "x"}]}), {}, 400,
-                 id="messages-bad-role"),
-    pytest.param("POST", "/api/chat", chat({"messages": [{"role": "user", "content": 5}]}), {}, 400,
-                 id="messages-content-not-a-string"),
+    pytest.param(
+        "POST", "/api/chat", chat({"messages": [{"role": "robot", "content": "x"}]}), {}, 400, id="messages-bad-role"
+    ),
+    pytest.param(
+        "POST",
+        "/api/chat",
+        chat({"messages": [{"role": "user", "content": 5}]}),
+        {},
+        400,
+        id="messages-content-not-a-string",
+    ),
     pytest.param("POST", "/api/chat", chat({"messages": [{"role": "user"}]}), {}, 400, id="messages-no-content"),
     pytest.param("POST", "/api/chat", chat({"message": ""}), {}, 400, id="empty-message"),
     pytest.param("POST", "/api/chat", chat({"message": " \n\t "}), {}, 400, id="blank-message"),
-    pytest.param("POST", "/api/chat", chat({"message": "x" * (CONFIG.max_message + 1)}), {}, 400,
-                 id="message-over-max-message"),
-    pytest.param("POST", "/api/chat", chat({"messages": [{"role": "user", "content": "x" * 600}] * 2}), {}, 400,
-                 id="messages-together-over-max-message"),
-    pytest.param("POST", "/api/chat", chat({"message": "x", "pad": "y" * CONFIG.max_body}), {}, 413,
-                 id="body-over-max-body"),
-    pytest.param("POST", "/api/chat", chat({"message": "x", "pad": "y" * (5 * CONFIG.max_body)}), {}, 413,
-                 id="body-over-four-times-max-body"),
+    pytest.param(
+        "POST", "/api/chat", chat({"message": "x" * (CONFIG.max_message + 1)}), {}, 400, id="message-over-max-message"
+    ),
+    pytest.param(
+        "POST",
+        "/api/chat",
+        chat({"messages": [{"role": "user", "content": "x" * 600}] * 2}),
+        {},
+        400,
+        id="messages-together-over-max-message",
+    ),
+    pytest.param(
+        "POST", "/api/chat", chat({"message": "x", "pad": "y" * CONFIG.max_body}), {}, 413, id="body-over-max-body"
+    ),
+    pytest.param(
+        "POST",
+        "/api/chat",
+        chat({"message": "x", "pad": "y" * (5 * CONFIG.max_body)}),
+        {},
+        413,
+        id="body-over-four-times-max-body",
+    ),
     pytest.param("POST", "/api/chat", chat({"message": "hi", "source": "nope"}), {}, 400, id="unknown-source"),
     pytest.param("POST", "/api/chat", chat({"message": "hi", "source": 5}), {}, 400, id="source-not-a-string"),
     pytest.param("GET", "/api/streams/nope/events", None, {}, 404, id="unknown-stream-events"),
     pytest.param("GET", "/api/streams/nope/ndjson", None, {}, 404, id="unknown-stream-ndjson"),
     pytest.param("GET", "/api/streams/nope/poll", None, {}, 404, id="unknown-stream-poll"),
     pytest.param("POST", "/api/streams/nope/cancel", b"", {}, 404, id="unknown-stream-cancel"),
-    pytest.param("GET", "/api/streams/nope/events", None, {"Last-Event-ID": "abc"}, 404,
-                 id="unknown-stream-with-bad-id"),
+    pytest.param(
+        "GET", "/api/streams/nope/events", None, {"Last-Event-ID": "abc"}, 404, id="unknown-stream-with-bad-id"
+    ),
     pytest.param("GET", "/api/streams/bad.id/events", None, {}, 404, id="stream-id-with-a-dot"),
-    pytest.param("GET", "/api/streams/{sid}/events", None, {"Last-Event-ID": "abc"}, 400,
-                 id="malformed-last-event-id"),
-    pytest.param("GET", "/api/streams/{sid}/events", None, {"Last-Event-ID": "-1"}, 400,
-                 id="negative-last-event-id"),
+    pytest.param("GET", "/api/streams/{sid}/events", None, {"Last-Event-ID": "abc"}, 400, id="malformed-last-event-id"),
+    pytest.param("GET", "/api/streams/{sid}/events", None, {"Last-Event-ID": "-1"}, 400, id="negative-last-event-id"),
     pytest.param("GET", "/api/streams/{sid}/events?lastEventId=1.5", None, {}, 400, id="malformed-query-id"),
     pytest.param("GET", "/api/streams/{sid}/ndjson", None, {"Last-Event-ID": "x"}, 400, id="malformed-id-ndjson"),
     pytest.param("GET", "/api/streams/{sid}/poll?after=x", None, {}, 400, id="malformed-after"),
@@ -308,9 +327,20 @@ def test_sigterm_ends_open_streams_with_done_and_exits_0() -> None:
     async def test() -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "renderer", "serve", "--port", str(port), "--token-delay", "0.05",
-            "--source", "echo",
-            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "renderer",
+            "serve",
+            "--port",
+            str(port),
+            "--token-delay",
+            "0.05",
+            "--source",
+            "echo",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             line = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)  # type: ignore[union-attr]

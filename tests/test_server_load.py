@@ -21,11 +21,10 @@ import json
 import re
 import socket
 
-import pytest
+from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
 
 from renderer import assemble, render_markdown
-from renderer.state import Config
-from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
+from renderer.server.state import Config
 
 READERS = 100
 PARAGRAPHS = 40

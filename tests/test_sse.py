@@ -1,4 +1,4 @@
-"""renderer.sse: exact bytes of every frame, refusals, and a property that
+"""renderer.server.sse: exact bytes of every frame, refusals, and a property that
 whatever the data and however the bytes are cut, a conforming parser reads
 back exactly one event holding that data.
 
@@ -13,9 +13,9 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from renderer import sse
 from sse_client import SSEEvent, SSEParser, parse
+
+from renderer.server import sse
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -26,7 +26,7 @@ def expected_data(data: str) -> str:
     return SURROGATE.sub("\ufffd", re.sub(r"\r\n|\r|\n", "\n", data))
 
 
-# --- renderer.sse: exact bytes ------------------------------------------------
+# --- renderer.server.sse: exact bytes ------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -43,19 +43,34 @@ def expected_data(data: str) -> str:
         pytest.param("a\n", None, None, b"data: a\ndata: \n\n", id="trailing-lf"),
         pytest.param("\r\n", None, None, b"data: \ndata: \n\n", id="only-crlf"),
         pytest.param("\n\r", None, None, b"data: \ndata: \ndata: \n\n", id="lf-then-cr-is-two"),
-        pytest.param("data: x\n\nevent: done", None, None,
-                     b"data: data: x\ndata: \ndata: event: done\n\n", id="forged-fields-stay-data"),
+        pytest.param(
+            "data: x\n\nevent: done",
+            None,
+            None,
+            b"data: data: x\ndata: \ndata: event: done\n\n",
+            id="forged-fields-stay-data",
+        ),
         pytest.param(": not a comment", None, None, b"data: : not a comment\n\n", id="colon-first"),
         pytest.param(" lead", None, None, b"data:  lead\n\n", id="leading-space-kept"),
         pytest.param("nul\0here", None, None, b"data: nul\0here\n\n", id="nul-in-data"),
-        pytest.param("a\u2028b\u2029c\x85d", None, None,
-                     "data: a\u2028b\u2029c\x85d\n\n".encode(), id="unicode-separators-not-line-ends"),
+        pytest.param(
+            "a\u2028b\u2029c\x85d",
+            None,
+            None,
+            "data: a\u2028b\u2029c\x85d\n\n".encode(),
+            id="unicode-separators-not-line-ends",
+        ),
         pytest.param("caf\u00e9 \U0001f600", None, None, "data: caf\u00e9 \U0001f600\n\n".encode(), id="utf8"),
         pytest.param("x\ud800y", None, None, "data: x\ufffdy\n\n".encode(), id="lone-high-surrogate"),
         pytest.param("\udfff", None, None, "data: \ufffd\n\n".encode(), id="lone-low-surrogate"),
         pytest.param("\ud83d\ude00", None, None, "data: \ufffd\ufffd\n\n".encode(), id="surrogate-pair-as-code-points"),
-        pytest.param("d", "\u00e9v\ud800", "\udc00", "event: \u00e9v\ufffd\nid: \ufffd\ndata: d\n\n".encode(),
-                     id="surrogates-in-event-and-id"),
+        pytest.param(
+            "d",
+            "\u00e9v\ud800",
+            "\udc00",
+            "event: \u00e9v\ufffd\nid: \ufffd\ndata: d\n\n".encode(),
+            id="surrogates-in-event-and-id",
+        ),
     ],
 )
 def test_encode_gives_exact_bytes(data: str, event: str | None, event_id: str | None, expected: bytes) -> None:
@@ -81,8 +96,12 @@ def test_retry_defaults_to_two_seconds() -> None:
 
 @pytest.mark.parametrize(
     "milliseconds",
-    [pytest.param(-1, id="negative"), pytest.param(1.5, id="float"), pytest.param("10", id="str"),
-     pytest.param(True, id="bool")],
+    [
+        pytest.param(-1, id="negative"),
+        pytest.param(1.5, id="float"),
+        pytest.param("10", id="str"),
+        pytest.param(True, id="bool"),
+    ],
 )
 def test_retry_refuses_what_is_not_a_non_negative_int(milliseconds: object) -> None:
     with pytest.raises(ValueError):
@@ -110,8 +129,13 @@ def test_comment_without_argument_is_an_empty_heartbeat() -> None:
 @pytest.mark.parametrize("field", ["event", "id"])
 @pytest.mark.parametrize(
     "value",
-    [pytest.param("a\nb", id="lf"), pytest.param("a\rb", id="cr"), pytest.param("a\r\nb", id="crlf"),
-     pytest.param("a\0b", id="nul"), pytest.param("\n", id="only-lf")],
+    [
+        pytest.param("a\nb", id="lf"),
+        pytest.param("a\rb", id="cr"),
+        pytest.param("a\r\nb", id="crlf"),
+        pytest.param("a\0b", id="nul"),
+        pytest.param("\n", id="only-lf"),
+    ],
 )
 def test_encode_refuses_line_breaks_and_nul_in_event_and_id(field: str, value: str) -> None:
     with pytest.raises(ValueError):
@@ -121,7 +145,12 @@ def test_encode_refuses_line_breaks_and_nul_in_event_and_id(field: str, value: s
 
 
 def test_frames_parse_as_one_event_with_their_fields() -> None:
-    frames = sse.retry(1500) + sse.comment("hb") + sse.encode("a\r\nb", event="block", id="7") + sse.encode("t", event="tail")
+    frames = (
+        sse.retry(1500)
+        + sse.comment("hb")
+        + sse.encode("a\r\nb", event="block", id="7")
+        + sse.encode("t", event="tail")
+    )
     parser = SSEParser()
     events = parser.feed(frames) + parser.close()
     assert events == [SSEEvent("block", "a\nb", "7", True), SSEEvent("tail", "t", "7", False)]
@@ -134,8 +163,25 @@ def test_frames_parse_as_one_event_with_their_fields() -> None:
 # Characters that stress the framing: every line end, NUL, Unicode separators,
 # lone surrogates, astral characters (4 UTF-8 bytes, cut anywhere) and a BOM.
 TRICKY = st.sampled_from(
-    ["\r", "\n", "\r\n", "\0", "\u2028", "\u2029", "\x85", "\ud800", "\udfff", "\U0001f600", "\ufeff", ":", " ",
-     "data:", "event: done", "id: 9", "retry: 1"]
+    [
+        "\r",
+        "\n",
+        "\r\n",
+        "\0",
+        "\u2028",
+        "\u2029",
+        "\x85",
+        "\ud800",
+        "\udfff",
+        "\U0001f600",
+        "\ufeff",
+        ":",
+        " ",
+        "data:",
+        "event: done",
+        "id: 9",
+        "retry: 1",
+    ]
 )
 DATA = st.lists(st.one_of(TRICKY, st.text(max_size=5)), max_size=12).map("".join)
 NAMES = st.text(st.characters(blacklist_characters="\r\n\0"), max_size=8)
@@ -187,12 +233,17 @@ def test_any_data_in_any_chunks_reads_back_as_exactly_one_event(
         pytest.param([b"\xef\xbb\xbf\xef\xbb\xbfdata: a\n\n"], [], id="second-bom-is-part-of-a-field-name"),
         pytest.param([b"data: \xf0\x9f", b"\x98\x80\n\n"], [("message", "\U0001f600", "")], id="utf8-cut"),
         pytest.param([b"data: \xff\n\n"], [("message", "\ufffd", "")], id="invalid-utf8-replaced"),
-        pytest.param([b"id: 1\ndata: a\n\ndata: b\n\n"], [("message", "a", "1"), ("message", "b", "1")],
-                     id="last-event-id-kept"),
-        pytest.param([b"id: 1\ndata: a\n\nid: x\0y\ndata: b\n\n"], [("message", "a", "1"), ("message", "b", "1")],
-                     id="id-with-nul-ignored"),
-        pytest.param([b"id: 1\ndata: a\n\nid\ndata: b\n\n"], [("message", "a", "1"), ("message", "b", "")],
-                     id="empty-id-resets"),
+        pytest.param(
+            [b"id: 1\ndata: a\n\ndata: b\n\n"], [("message", "a", "1"), ("message", "b", "1")], id="last-event-id-kept"
+        ),
+        pytest.param(
+            [b"id: 1\ndata: a\n\nid: x\0y\ndata: b\n\n"],
+            [("message", "a", "1"), ("message", "b", "1")],
+            id="id-with-nul-ignored",
+        ),
+        pytest.param(
+            [b"id: 1\ndata: a\n\nid\ndata: b\n\n"], [("message", "a", "1"), ("message", "b", "")], id="empty-id-resets"
+        ),
         pytest.param([b"id: 5\n\ndata: b\n\n"], [("message", "b", "5")], id="id-without-data-still-sets"),
         pytest.param([b"data: a\n"], [], id="unterminated-event-discarded"),
         pytest.param([b"foo: bar\ndata: a\n\n"], [("message", "a", "")], id="unknown-field-ignored"),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from renderer.sanitize import DEFAULT_POLICY
+from renderer.sanitizer.clean import DEFAULT_POLICY
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -51,6 +51,8 @@ def test_the_client_allows_the_same_attributes_plus_the_rel_the_server_sets(allo
 
 
 def test_the_client_allows_the_same_url_schemes_and_values(allowlist_js: dict[str, object]) -> None:
-    assert allowlist_js["schemes"] == {f"{tag} {name}": sorted(s) for (tag, name), s in DEFAULT_POLICY.url_schemes.items()}
+    assert allowlist_js["schemes"] == {
+        f"{tag} {name}": sorted(s) for (tag, name), s in DEFAULT_POLICY.url_schemes.items()
+    }
     values = {f"{tag} {name}": f"^(?:{p.pattern})$" for (tag, name), p in DEFAULT_POLICY.attribute_values.items()}
     assert allowlist_js["values"] == values

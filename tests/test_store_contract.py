@@ -12,12 +12,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
-
 from redis_server import RedisServer, redis_server_or_skip
-from renderer import assemble
-from renderer.store import Event, SlowReader, StreamNotFound
-from renderer.store.memory import StoreFull
 from store_helpers import DONE, EXPECTED, OPS, WAIT, Stores, as_dicts, caught_up, drain, until
+
+from renderer import assemble
+from renderer.server.store import Event, SlowReader, StreamNotFound
+from renderer.server.store.memory import StoreFull
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from renderer import MarkdownStream, assemble
-from renderer.store import Event, MemoryStore, SlowReader, StreamNotFound
+from renderer.server.store import Event, MemoryStore, SlowReader, StreamNotFound
 
 DONE = json.dumps({"reason": "complete"})
 

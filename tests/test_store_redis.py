@@ -17,15 +17,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from redis_server import RedisServer, redis_server_or_skip
 
 redis_server_or_skip()
 
-from renderer import assemble  # noqa: E402
-from renderer.store import StreamNotFound  # noqa: E402
-from renderer.store.redis import RedisStore, parse_id  # noqa: E402
 from store_helpers import DONE, EXPECTED, OPS, WAIT, Stores, as_dicts, caught_up, close_all, drain, until  # noqa: E402
+
+from renderer import assemble  # noqa: E402
+from renderer.server.store import StreamNotFound  # noqa: E402
+from renderer.server.store.redis import RedisStore, parse_id  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,6 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def redis_stores(redis_url: str) -> Stores:
     return Stores("redis", redis_url)
-
 
 
 # --- Redis only: ids and the one reader per stream ---------------------------------------

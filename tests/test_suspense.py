@@ -1,4 +1,4 @@
-"""Progressive pages (renderer.suspense) through real sockets.
+"""Progressive pages (renderer.progressive.suspense) through real sockets.
 
 Must-show 1 and 3 of the suspense issue: the shell, placeholders included,
 arrives before any slot completes; slots arrive in completion order (or
@@ -24,14 +24,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from server_fixtures import TIMEOUT, RawResponse
 from tornado import httpserver, netutil, web
 
 from renderer import render_markdown
-from renderer.progressive import routes
-from renderer.state import AppState, Config
-from renderer.store.memory import MemoryStore
-from renderer.suspense import DEFAULT_ERROR_FALLBACK, DEFAULT_TIMEOUT_FALLBACK, RUNTIME, Slot, Suspense, wants_stream
-from server_fixtures import TIMEOUT, RawResponse
+from renderer.demos.progressive import routes
+from renderer.progressive.suspense import (
+    DEFAULT_ERROR_FALLBACK,
+    DEFAULT_TIMEOUT_FALLBACK,
+    RUNTIME,
+    Slot,
+    Suspense,
+    wants_stream,
+)
+from renderer.server.state import AppState, Config
+from renderer.server.store.memory import MemoryStore
 
 SHELL = "<!doctype html><html><head><title>t</title></head><body><main>{}</main></body></html>"
 TEMPLATE = re.compile(r'<template for="([a-z0-9-]+)">')
@@ -357,7 +364,9 @@ def test_a_page_that_fails_before_render_closes_the_slots_it_declared() -> None:
 
 
 @pytest.mark.parametrize("query", ["", "?nostream=1"], ids=["streamed", "resolved"])
-def test_a_slot_that_raises_shows_its_error_fallback_and_no_stack_trace(query: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_slot_that_raises_shows_its_error_fallback_and_no_stack_trace(
+    query: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async def test() -> None:
         async def broken() -> str:
             raise RuntimeError("secret-token-1234")
@@ -518,13 +527,17 @@ def test_html_from_elsewhere_can_be_sanitized_and_markdown_always_is() -> None:
         pytest.param("/page", "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0", True, id="browser"),
         pytest.param("/page?nostream=0", "Mozilla/5.0 Chrome/156.0", True, id="nostream-0"),
         pytest.param("/page?nostream=1", "Mozilla/5.0 Chrome/156.0", False, id="nostream-1"),
-        pytest.param("/page", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", False, id="googlebot"),
+        pytest.param(
+            "/page", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", False, id="googlebot"
+        ),
         pytest.param("/page", "Mozilla/5.0 (compatible; bingbot/2.0)", False, id="bingbot"),
         pytest.param("/page", "facebookexternalhit/1.1", False, id="link-preview"),
         pytest.param("/page", "Mozilla/5.0 (Linux; Android 12; CUBOT P50) Chrome/120", True, id="cubot-is-a-phone"),
     ],
 )
-def test_crawlers_and_nostream_get_the_resolved_page_in_order_without_scripts(path: str, agent: str, streamed: bool) -> None:
+def test_crawlers_and_nostream_get_the_resolved_page_in_order_without_scripts(
+    path: str, agent: str, streamed: bool
+) -> None:
     async def test() -> None:
         gates = Gates()
 
@@ -552,9 +565,7 @@ def test_crawlers_and_nostream_get_the_resolved_page_in_order_without_scripts(pa
         if streamed:
             assert "<template" in body
             return
-        assert body == SHELL.format(
-            '<p id="a-content">a</p><div>outer <p>inner</p></div><p id="c-content">c</p>'
-        )
+        assert body == SHELL.format('<p id="a-content">a</p><div>outer <p>inner</p></div><p id="c-content">c</p>')
         assert response.headers["Content-Length"] == str(len(body.encode()))
 
     run(test)
@@ -690,8 +701,17 @@ def test_the_demo_page_resolves_every_section_with_its_fallbacks() -> None:
             finally:
                 await bad.close()
         assert response.status == 200
-        for marker in ('id="fast-content"', 'id="slow-content"', 'id="outer"', 'id="inner-fast"', 'id="inner-slow"',
-                       "<table>", "That is all it takes.", DEFAULT_ERROR_FALLBACK, DEFAULT_TIMEOUT_FALLBACK):
+        for marker in (
+            'id="fast-content"',
+            'id="slow-content"',
+            'id="outer"',
+            'id="inner-fast"',
+            'id="inner-slow"',
+            "<table>",
+            "That is all it takes.",
+            DEFAULT_ERROR_FALLBACK,
+            DEFAULT_TIMEOUT_FALLBACK,
+        ):
             assert marker in body
         assert "hunter2" not in body and "<script" not in body and "<?start" not in body and "onclick" not in body
         assert bad.status == 400 and b'"error"' in bad_body

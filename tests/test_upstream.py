@@ -17,15 +17,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
-from tornado import httpclient, httpserver, testing
-
-from renderer import assemble, render_markdown
-from renderer.app import make_app
-from renderer.generation import SourceError
-from renderer.sources import Message, tokens
-from renderer.state import Config
-from renderer.upstream import SSEDecoder, ServerEvent, chat_completions_url, upstream
-
 from fake_upstream import (
     CLOSE,
     DONE,
@@ -39,6 +30,14 @@ from fake_upstream import (
     role_chunk,
     sse_body,
 )
+from tornado import httpclient, httpserver, testing
+
+from renderer import assemble, render_markdown
+from renderer.server.app import make_app
+from renderer.server.generation import SourceError
+from renderer.server.sources import Message, tokens
+from renderer.server.state import Config
+from renderer.server.upstream import ServerEvent, SSEDecoder, chat_completions_url, upstream
 
 MESSAGES: list[Message] = [{"role": "user", "content": "hi"}]
 KEY = "sk-test-0123456789abcdef"
@@ -259,7 +258,11 @@ JSON = {"Content-Type": "application/json"}
         ),
         pytest.param(500, JSON, b'{"error": {"code": 1}}', "the model API answered HTTP 500", id="500-no-message"),
         pytest.param(
-            502, {"Content-Type": "text/html"}, b"<h1>Bad gateway</h1>", "the model API answered HTTP 502", id="502-html"
+            502,
+            {"Content-Type": "text/html"},
+            b"<h1>Bad gateway</h1>",
+            "the model API answered HTTP 502",
+            id="502-html",
         ),
         pytest.param(503, JSON, b"", "the model API answered HTTP 503", id="503-empty"),
         pytest.param(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from renderer._urls import is_allowed_url, unescape_attribute, url_scheme
+from renderer.sanitizer.urls import is_allowed_url, unescape_attribute, url_scheme
 
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -128,9 +128,7 @@ _scheme_text = st.from_regex(r"[A-Za-z][A-Za-z0-9+.\-]{0,8}", fullmatch=True)
 
 
 @given(_scheme_text, st.text(), st.lists(st.integers(0, 20), max_size=4))
-def test_tabs_and_newlines_anywhere_do_not_hide_a_scheme(
-    scheme: str, rest: str, positions: list[int]
-) -> None:
+def test_tabs_and_newlines_anywhere_do_not_hide_a_scheme(scheme: str, rest: str, positions: list[int]) -> None:
     value = scheme + ":" + rest
     for position, char in zip(positions, "\t\n\r\t"):
         value = value[:position] + char + value[position:]
@@ -138,9 +136,7 @@ def test_tabs_and_newlines_anywhere_do_not_hide_a_scheme(
 
 
 @given(_scheme_text, st.text(), st.text(alphabet="".join(map(chr, range(0x21)))))
-def test_leading_controls_and_spaces_do_not_hide_a_scheme(
-    scheme: str, rest: str, prefix: str
-) -> None:
+def test_leading_controls_and_spaces_do_not_hide_a_scheme(scheme: str, rest: str, prefix: str) -> None:
     assert url_scheme(prefix + scheme + ":" + rest) == scheme.lower()
 
 

@@ -2,7 +2,7 @@
 
 Subprocess tests.  With the memory store the command line refuses N > 1
 (readers could not find answers started by another worker); the process
-supervision itself is checked through ``renderer.app.serve_workers`` with the
+supervision itself is checked through ``renderer.server.app.serve_workers`` with the
 memory store (each answer read in the response that started it), and, when
 the Redis store and ``redis-server`` are there, two workers on one Redis
 serve answers end to end.
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-
-from renderer import assemble, render_markdown
 from server_fixtures import TIMEOUT, RawResponse, fetch, read_sse, run
 from sse_client import SSEEvent, SSEParser
+
+from renderer import assemble, render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -46,7 +46,11 @@ def free_port() -> int:
 def test_more_than_one_worker_with_the_memory_store_is_refused() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "renderer", "serve", "--workers", "2", "--store", "memory", "--port", str(free_port())],
-        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=TIMEOUT,
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     assert result.returncode == 2
     assert result.stdout == ""
@@ -58,7 +62,11 @@ def test_more_than_one_worker_with_the_memory_store_is_refused() -> None:
 def test_zero_workers_is_a_usage_error() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "renderer", "serve", "--workers", "0"],
-        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=TIMEOUT,
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
 
@@ -71,9 +79,7 @@ class Workers:
     wait on it is unbounded."""
 
     def __init__(self, argv: list[str], workers: int) -> None:
-        self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stdout: list[str] = []
         self.stderr: list[str] = []
@@ -158,7 +164,7 @@ def alive(pid: int) -> bool:
 def serve_workers_argv(port: int, workers: int) -> list[str]:
     """serve_workers itself, with the memory store (which the CLI refuses)."""
     code = (
-        "import sys; from renderer.app import serve_workers; from renderer.state import Config; "
+        "import sys; from renderer.server.app import serve_workers; from renderer.server.state import Config; "
         f"sys.exit(serve_workers(Config(port={port}, source='echo', token_delay=0.01), {workers}))"
     )
     return [sys.executable, "-c", code]
@@ -167,7 +173,10 @@ def serve_workers_argv(port: int, workers: int) -> list[str]:
 async def chat_in_one_response(port: int, message: str) -> str:
     body = json.dumps({"message": message, "source": "echo"}).encode()
     sse = await read_sse(
-        port, "/api/chat", method="POST", body=body,
+        port,
+        "/api/chat",
+        method="POST",
+        body=body,
         headers={"Accept": "text/event-stream", "Content-Type": "application/json"},
     )
     assert sse.status == 200 and sse.ended
@@ -217,7 +226,10 @@ def test_sigterm_lets_every_worker_end_its_open_streams() -> None:
             """POST with SSE: tell ``started`` at the first event, read to the end."""
             body = json.dumps({"message": message, "source": "echo"}).encode()
             response = await RawResponse.open(
-                port, "POST", "/api/chat", body=body,
+                port,
+                "POST",
+                "/api/chat",
+                body=body,
                 headers={"Accept": "text/event-stream", "Content-Type": "application/json"},
             )
             try:
@@ -254,10 +266,9 @@ def test_sigterm_lets_every_worker_end_its_open_streams() -> None:
 
 def redis_store_available() -> bool:
     try:
-        import renderer.store.redis  # noqa: F401
-
-        from renderer.app import make_store
-        from renderer.state import Config
+        import renderer.server.store.redis  # noqa: F401
+        from renderer.server.app import make_store
+        from renderer.server.state import Config
 
         make_store(Config(store="redis://127.0.0.1:1/0")).close()
     except Exception:
@@ -276,9 +287,23 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         pytest.skip("the Redis store (renderer/store/redis.py, --store redis://) is not available")
     port = free_port()
     proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path), "--daemonize", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + TIMEOUT
@@ -302,8 +327,20 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 def test_two_workers_on_redis_serve_answers_end_to_end(redis_url: str) -> None:
     port = free_port()
     argv = [
-        sys.executable, "-m", "renderer", "serve", "--workers", "2", "--store", redis_url,
-        "--port", str(port), "--source", "echo", "--token-delay", "0.002",
+        sys.executable,
+        "-m",
+        "renderer",
+        "serve",
+        "--workers",
+        "2",
+        "--store",
+        redis_url,
+        "--port",
+        str(port),
+        "--source",
+        "echo",
+        "--token-delay",
+        "0.002",
     ]
     workers = Workers(argv, 2)
     try:
@@ -317,9 +354,7 @@ def test_two_workers_on_redis_serve_answers_end_to_end(redis_url: str) -> None:
                 assert response.code == 201, response.body
                 stream_id = json.loads(response.body)["id"]
                 # Several readers: new connections, spread over the workers by the kernel.
-                reads = await asyncio.gather(
-                    *(read_sse(port, f"/api/streams/{stream_id}/events") for _ in range(4))
-                )
+                reads = await asyncio.gather(*(read_sse(port, f"/api/streams/{stream_id}/events") for _ in range(4)))
                 for read in reads:
                     assert read.status == 200 and read.ended
                     assert assemble(read.dicts) == render_markdown(text)

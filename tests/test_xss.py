@@ -28,8 +28,7 @@ from pathlib import Path
 import pytest
 
 from renderer.__main__ import main
-from renderer.sanitize import ALLOWED_ATTRIBUTES, BleachSanitizer, Policy, Sanitizer
-from renderer.xss import (
+from renderer.harness.xss import (
     BROWSER_CLASSES,
     BrowserOptions,
     CorpusError,
@@ -45,6 +44,7 @@ from renderer.xss import (
     make_sanitizer,
     parse_corpus,
 )
+from renderer.sanitizer.clean import ALLOWED_ATTRIBUTES, BleachSanitizer, Policy, Sanitizer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMPURIFY_FIXTURES = ROOT.parent / "shared" / "corpora" / "dompurify-expect.mjs"
@@ -122,7 +122,7 @@ def test_the_shipped_corpus_has_at_least_300_distinct_named_payloads(corpus: lis
 
 def test_the_shipped_corpus_is_package_data() -> None:
     path = default_corpus_path()
-    assert path.parent.name == "corpus" and path.parent.parent.name == "renderer"
+    assert path.parent.name == "corpus" and path.parent.parent.name == "harness"
     assert path.is_file()
 
 
@@ -332,10 +332,12 @@ def test_the_command_rejects_a_malformed_corpus_line(tmp_path: Path) -> None:
     assert "line 2:" in result.stderr
 
 
-def test_the_command_exits_3_with_a_weakened_policy(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_the_command_exits_3_with_a_weakened_policy(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     corpus = tmp_path / "c.txt"
     corpus.write_text("<img src=x onerror=__xss=1>\n<b>fine</b>\n")
-    monkeypatch.setattr("renderer.xss.make_sanitizer", lambda name, **options: weakened())
+    monkeypatch.setattr("renderer.harness.xss.make_sanitizer", lambda name, **options: weakened())
     assert main(["xss-check", str(corpus), "--jobs", "1"]) == 3
     out = capsys.readouterr().out
     assert re.search(r"^total +2 +\d+ +1 ", out, re.M)

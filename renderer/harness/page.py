@@ -27,10 +27,10 @@ from typing import Any
 
 from tornado import web
 
-from .handlers import JSONBodyHandler, PageHandler
-from .sanitize import Cleaned, Sanitizer
-from .state import AppState
-from .xss import SANITIZERS, BackendUnavailable, clean_markdown, make_sanitizer
+from ..markdown.render import clean_markdown
+from ..sanitizer.clean import SANITIZERS, BackendUnavailable, Cleaned, Sanitizer, make_sanitizer
+from ..server.handlers import JSONBodyHandler, PageHandler
+from ..server.state import AppState
 
 __all__ = ["SanitizeHandler", "available_sanitizers", "routes"]
 

@@ -34,11 +34,12 @@ from markdown_it.rules_block.state_block import StateBlock
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-from ._urls import is_allowed_url
+from ..sanitizer.clean import CODE_LANGUAGE, DEFAULT_SANITIZER, LINK_REL, Cleaned, Sanitizer, escape_text
+from ..sanitizer.urls import is_allowed_url
 from .highlight import highlight_code
-from .sanitize import CODE_LANGUAGE, DEFAULT_SANITIZER, LINK_REL, escape_text
 
 __all__ = [
+    "clean_markdown",
     "code_html",
     "default_parser",
     "fence_language",
@@ -55,7 +56,11 @@ RAW_HTML_TOKENS = frozenset({"html_block", "html_inline"})
 
 # (start, end, can interrupt a paragraph), as markdown-it's html_block rule.
 _HTML_SEQUENCES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, bool], ...] = (
-    (re.compile(r"^<(?a:(script|pre|style|textarea))(?=(\s|>|$))", re.I), re.compile(r"<\/(?a:(script|pre|style|textarea))>", re.I), True),
+    (
+        re.compile(r"^<(?a:(script|pre|style|textarea))(?=(\s|>|$))", re.I),
+        re.compile(r"<\/(?a:(script|pre|style|textarea))>", re.I),
+        True,
+    ),
     (re.compile(r"^<!--"), re.compile(r"-->"), True),
     (re.compile(r"^<\?"), re.compile(r"\?>"), True),
     (re.compile(r"^<![A-Za-z]"), re.compile(r">"), True),
@@ -183,7 +188,9 @@ def render_blocks(
 ) -> list[str]:
     """Render and sanitize each top-level block on its own; a fenced code
     block in a language Pygments knows is highlighted instead."""
-    return [highlighted(block) or sanitize(md.renderer.render(block, md.options, env)) for block in top_level_blocks(tokens)]
+    return [
+        highlighted(block) or sanitize(md.renderer.render(block, md.options, env)) for block in top_level_blocks(tokens)
+    ]
 
 
 def highlighted(block: Sequence[Token]) -> str | None:
@@ -193,7 +200,6 @@ def highlighted(block: Sequence[Token]) -> str | None:
     language = fence_language(block[0].info)
     code = highlight_code(block[0].content, language) if CODE_LANGUAGE.fullmatch(language) else None
     return None if code is None else f'<pre><code class="language-{language}">{code}</code></pre>\n'
-
 
 
 @functools.cache
@@ -209,3 +215,18 @@ def render_markdown(
     md = parser or default_parser()
     env: dict[str, Any] = {"references": {}}
     return "".join(render_blocks(md, md.parse(text, env), env, sanitizer or DEFAULT_SANITIZER))
+
+
+def clean_markdown(text: str, sanitizer: Sanitizer = DEFAULT_SANITIZER) -> Cleaned:
+    """``render_markdown(text)`` with what the sanitizer removed from the
+    author's HTML (links and images that markdown-it itself refused, such as
+    ``[x](javascript:...)``, stay as text and are not listed)."""
+    removed: list[str] = []
+
+    def gate(html: str) -> str:
+        result = sanitizer.clean(html)
+        removed.extend(result.removed)
+        return result.html
+
+    html = render_markdown(text, sanitizer=gate)
+    return Cleaned(html, list(dict.fromkeys(removed)))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import logging
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -18,8 +18,8 @@ from typing import Any, NoReturn
 from tornado import iostream, web, websocket
 
 from . import sse
-from .state import AppState
 from .sources import Message
+from .state import AppState
 from .store.base import Event, SlowReader, StreamNotFound, Subscription
 from .store.memory import StoreFull
 
@@ -28,11 +28,11 @@ __all__ = [
     "ChatHandler",
     "EventsHandler",
     "HealthHandler",
-    "PageHandler",
     "JSONHandler",
     "MetricsHandler",
     "NDJSONHandler",
     "NotFoundHandler",
+    "PageHandler",
     "PollHandler",
     "StreamSocket",
 ]
@@ -184,7 +184,9 @@ class FollowMixin(JSONHandler):
         if self.subscription is not None:
             self.subscription.close()
 
-    async def follow(self, stream_id: str, after: str | None, frame: Callable[[Event], bytes], heartbeat: bytes) -> None:
+    async def follow(
+        self, stream_id: str, after: str | None, frame: Callable[[Event], bytes], heartbeat: bytes
+    ) -> None:
         """Write events as frames until ``done``, the reader leaves, or it is cut off."""
         state = self.state
         subscription = self.subscription = await state.store.subscribe(stream_id, after)
@@ -476,5 +478,3 @@ class NotFoundHandler(JSONHandler):
 
     def prepare(self) -> None:
         self.fail(404, "not found")
-
-

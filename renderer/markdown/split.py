@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from markdown_it.token import Token
 
-from ._commit import Block
+from .commit import Block
 
 __all__ = ["Split", "find_split", "new_block_start", "sentence_cuts", "splice", "splice_sentences"]
 

@@ -65,9 +65,9 @@ from typing import Any, Literal, TypeAlias
 
 from tornado import httputil, iostream, web
 
-from .engine import DEFAULT_INTERVAL, MarkdownStream
-from .ops import Document, Op
-from .sanitize import sanitize as sanitize_html
+from ..markdown.ops import Document, Op
+from ..markdown.stream import DEFAULT_INTERVAL, MarkdownStream
+from ..sanitizer.clean import sanitize as sanitize_html
 
 __all__ = [
     "CRAWLERS",
@@ -126,7 +126,9 @@ and most do not run the swap scripts (a list, not ``bot``: ``Cubot`` is a phone)
 _LENGTH = re.compile(r"(?:\d{1,5}(?:\.\d{1,3})?)(?:px|r?em|ex|ch|lh|vh|vw|vmin|vmax|%)")
 _TAG = re.compile(r"[a-z][a-z0-9]{0,15}")
 _PREFIX = re.compile(r"[a-z][a-z0-9-]{0,15}")
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+)
 _current: contextvars.ContextVar[Slot | None] = contextvars.ContextVar("renderer_suspense_slot", default=None)
 """The slot whose source is running (set in its task's own context): slots
 declared there are its children."""
@@ -146,10 +148,34 @@ class Slot:
     how far it has got.  ``str(slot)`` is its placeholder markup."""
 
     __slots__ = (
-        "children", "done", "engine", "error_fallback", "fallback", "id", "key", "markdown",
-        "min_height", "needs_full", "opened", "outcome", "page", "parent", "parts", "placed",
-        "placeholder", "document", "sanitize", "sent", "settled", "source", "suffix", "tag",
-        "task", "timeout", "timeout_fallback", "unsent",
+        "children",
+        "document",
+        "done",
+        "engine",
+        "error_fallback",
+        "fallback",
+        "id",
+        "key",
+        "markdown",
+        "min_height",
+        "needs_full",
+        "opened",
+        "outcome",
+        "page",
+        "parent",
+        "parts",
+        "placed",
+        "placeholder",
+        "sanitize",
+        "sent",
+        "settled",
+        "source",
+        "suffix",
+        "tag",
+        "task",
+        "timeout",
+        "timeout_fallback",
+        "unsent",
     )
 
     def __init__(
@@ -350,7 +376,7 @@ class Suspense:
         ``fallback``: HTML shown meanwhile.  ``markdown``: the source gives
         Markdown, rendered and sanitized by the engine (an async iterator
         streams into the slot as it grows).  ``sanitize``: pass the HTML it
-        gives through ``renderer.sanitize``.  ``timeout``: seconds the whole
+        gives through ``renderer.sanitizer.clean``.  ``timeout``: seconds the whole
         slot may take; then its task is cancelled and ``timeout_fallback``
         shows (after what a stream already showed).  A source that raises
         shows ``error_fallback`` instead (the error is logged, never sent).

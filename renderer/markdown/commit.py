@@ -35,7 +35,6 @@ _CONTINUES_AFTER_BLANK = frozenset({"bullet_list_open", "ordered_list_open", "co
 _SELF_CLOSING = frozenset({"heading_open", "hr", "fence"})
 
 
-
 @dataclass(frozen=True, slots=True)
 class Block:
     """A top-level block of the parsed complete lines."""

@@ -14,8 +14,8 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-from .engine import DEFAULT_INTERVAL, MarkdownStream
-from .ops import Op
+from ..markdown.ops import Op
+from ..markdown.stream import DEFAULT_INTERVAL, MarkdownStream
 from .store.base import StreamNotFound, StreamStore
 
 __all__ = ["Generations", "SourceError"]

@@ -16,9 +16,9 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from ._preview import compact, plain_growth, preview_source
-from ._split import Split, new_block_start, sentence_cuts, splice, splice_sentences
-from .markdown import has_raw_html, top_level_blocks
+from .preview import compact, plain_growth, preview_source
+from .render import has_raw_html, top_level_blocks
+from .split import Split, new_block_start, sentence_cuts, splice, splice_sentences
 
 __all__ = ["TailPreview"]
 

@@ -15,7 +15,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Protocol
 
-from ..ops import apply_append
+from ...markdown.ops import apply_append
 from .base import ID_EVENTS, TAIL_EVENTS, Event, SlowReader, StreamNotFound, StreamStore, Subscription
 
 __all__ = ["MemoryStore", "StoreFull"]

@@ -37,7 +37,7 @@ from bleach.sanitizer import (  # type: ignore[import-untyped]
     BleachSanitizerFilter,
 )
 
-from ._urls import is_allowed_url, unescape_attribute
+from .urls import is_allowed_url, unescape_attribute
 
 __all__ = [
     "ALLOWED_ATTRIBUTES",
@@ -48,7 +48,9 @@ __all__ = [
     "DEFAULT_SANITIZER",
     "DROP_CONTENT_TAGS",
     "LINK_REL",
+    "SANITIZERS",
     "URL_SCHEMES",
+    "BackendUnavailable",
     "BleachSanitizer",
     "Cleaned",
     "NH3Sanitizer",
@@ -57,6 +59,7 @@ __all__ = [
     "check_allowlist",
     "clean",
     "escape_text",
+    "make_sanitizer",
     "normalize_text",
     "sanitize",
 ]
@@ -110,7 +113,7 @@ CODE_LANGUAGE = re.compile(r"[A-Za-z0-9_+#-]{1,40}")
 ATTRIBUTE_VALUES: Mapping[tuple[str, str], re.Pattern[str]] = MappingProxyType(
     {
         ("code", "class"): re.compile("language-" + CODE_LANGUAGE.pattern),
-        # Pygments' short token classes, as renderer.highlight writes them
+        # Pygments' short token classes, as renderer.markdown.highlight writes them
         ("span", "class"): re.compile("hl-[a-z0-9]{1,4}"),
         ("td", "align"): re.compile("left|center|right"),
         ("th", "align"): re.compile("left|center|right"),
@@ -162,13 +165,9 @@ class Policy:
     #: Attributes kept, per element.
     attributes: Mapping[str, frozenset[str]] = field(default_factory=lambda: ALLOWED_ATTRIBUTES)
     #: Schemes allowed per URL attribute ``(element, attribute)``.
-    url_schemes: Mapping[tuple[str, str], frozenset[str]] = field(
-        default_factory=lambda: URL_SCHEMES
-    )
+    url_schemes: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: URL_SCHEMES)
     #: Patterns an attribute's whole value must match.
-    attribute_values: Mapping[tuple[str, str], re.Pattern[str]] = field(
-        default_factory=lambda: ATTRIBUTE_VALUES
-    )
+    attribute_values: Mapping[tuple[str, str], re.Pattern[str]] = field(default_factory=lambda: ATTRIBUTE_VALUES)
     #: Elements removed with everything inside them.
     drop_content_tags: frozenset[str] = DROP_CONTENT_TAGS
     #: ``rel`` for every ``<a href>``; None leaves links without one.
@@ -334,7 +333,7 @@ class NH3Sanitizer(Sanitizer):
 
     def __init__(self, policy: Policy = DEFAULT_POLICY, *, report_removed: bool = True) -> None:
         super().__init__(policy)
-        import nh3  # noqa: PLC0415  (optional dependency)
+        import nh3
 
         self.report_removed = report_removed
 
@@ -637,11 +636,33 @@ class _KeepLeadingNewline(html5lib_shim.Filter):  # type: ignore[misc]
     def __iter__(self) -> Iterator[dict[str, Any]]:
         after_start = False
         for token in super().__iter__():
-            if (
-                after_start
-                and token["type"] in ("Characters", "SpaceCharacters")
-                and token["data"].startswith("\n")
-            ):
+            if after_start and token["type"] in ("Characters", "SpaceCharacters") and token["data"].startswith("\n"):
                 token["data"] = "\n" + token["data"]
             after_start = token["type"] == "StartTag" and token["name"] in self._ELEMENTS
             yield token
+
+
+SANITIZERS = ("bleach", "nh3")
+"""The backends by name; the first is the default."""
+
+
+class BackendUnavailable(RuntimeError):
+    """An optional dependency the caller asked for is missing (nh3, Playwright)."""
+
+
+def make_sanitizer(name: str, *, report_removed: bool = True) -> Sanitizer:
+    """The default policy applied by the named backend (``SANITIZERS``).
+
+    ``report_removed=False``: the caller never reads ``Cleaned.removed``, so
+    a backend that works it out separately (nh3) may skip that. Raises
+    ValueError for an unknown name, BackendUnavailable when nh3 is not
+    installed.
+    """
+    if name == "bleach":
+        return DEFAULT_SANITIZER
+    if name == "nh3":
+        try:
+            return NH3Sanitizer(report_removed=report_removed)
+        except ImportError:
+            raise BackendUnavailable("the nh3 backend needs nh3: pip install 'renderer[nh3]'") from None
+    raise ValueError(f"unknown sanitizer {name!r} (choose from {', '.join(SANITIZERS)})")

@@ -9,7 +9,7 @@ decodes UTF-8 incrementally, so a character cut between network reads is
 still whole and invalid bytes become U+FFFD.
 
 Errors: every failure ends the iterator with
-:class:`~renderer.generation.SourceError`, whose message readers see, so it
+:class:`~renderer.server.generation.SourceError`, whose message readers see, so it
 is short, fixed wording plus at most the upstream's own error message
 (cleaned, truncated, the API key blanked out); never a traceback::
 

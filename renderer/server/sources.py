@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import TypedDict
 
-__all__ = ["DEMO_ANSWERS", "DEFAULT_TOKEN_DELAY", "Message", "demo", "echo", "last_user_message", "tokens"]
+__all__ = ["DEFAULT_TOKEN_DELAY", "DEMO_ANSWERS", "Message", "demo", "echo", "last_user_message", "tokens"]
 
 DEFAULT_TOKEN_DELAY = 0.02
 """Seconds between tokens of the demo and echo sources: about the pace of a

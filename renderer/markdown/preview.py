@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import re
 
+from ..sanitizer.clean import escape_text
 from .ops import split_open
-from .sanitize import escape_text
 
-__all__ = ["complete_inline", "compact", "hold_partial_line", "plain_growth", "preview_source"]
+__all__ = ["compact", "complete_inline", "hold_partial_line", "plain_growth", "preview_source"]
 
 # A partial line that could still turn into, or out of, a heading, setext
 # underline, thematic break, list item, fence or table delimiter row.

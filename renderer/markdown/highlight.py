@@ -17,7 +17,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import Name, Operator, Punctuation, Text, Whitespace
 from pygments.util import ClassNotFound
 
-from .sanitize import normalize_text
+from ..sanitizer.clean import normalize_text
 
 __all__ = ["CLASS_PREFIX", "highlight_code"]
 

@@ -67,7 +67,6 @@ Errors::
 
 from __future__ import annotations
 
-import asyncio
 import importlib.resources
 import itertools
 import json
@@ -82,14 +81,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ..markdown.ops import Document, Op
+from ..markdown.render import clean_markdown, render_markdown
+from ..markdown.stream import MarkdownStream
+from ..sanitizer.clean import (
+    DEFAULT_POLICY,
+    SANITIZERS,
+    BackendUnavailable,
+    Policy,
+    Sanitizer,
+    check_allowlist,
+    make_sanitizer,
+)
 from .chromium import CHROMIUM, CHROMIUM_ARGS
-from .engine import MarkdownStream
-from .markdown import render_markdown
-from .ops import Document, Op
-from .sanitize import DEFAULT_POLICY, DEFAULT_SANITIZER, Cleaned, NH3Sanitizer, Policy, Sanitizer, check_allowlist
 
 if TYPE_CHECKING:
-    from .testing import ServerThread
+    from ..server.testing import ServerThread
 
 __all__ = [
     "BROWSER_CLASSES",
@@ -121,7 +128,6 @@ __all__ = [
 _T = TypeVar("_T")
 
 #: The sanitizer backends a name can pick (``--sanitizer``).
-SANITIZERS = ("bleach", "nh3")
 
 #: The global that corpus payloads try to set: ``window.__xss=1``.
 CANARY = "__xss"
@@ -130,20 +136,15 @@ CANARY = "__xss"
 BROWSER_CLASSES = ("clean", "blocked", "disallowed", "executed")
 
 #: Where the shipped corpus lives inside the package.
-_CORPUS_PACKAGE = "renderer"
+_CORPUS_PACKAGE = "renderer.harness"
 _CORPUS_FILE = ("corpus", "xss.jsonl")
 _JSON_LINES_SUFFIXES = frozenset({".jsonl", ".ndjson"})
 _SHOWN_HTML = 100
 """Characters of offending HTML shown in a report line."""
 
 
-
 class CorpusError(ValueError):
     """A corpus file that cannot be read or parsed; the message names the line."""
-
-
-class BackendUnavailable(RuntimeError):
-    """An optional dependency the caller asked for is missing (nh3, Playwright)."""
 
 
 # -- the corpus ------------------------------------------------------------------
@@ -186,7 +187,9 @@ def load_corpus(path: str | Path | None = None, *, format: Literal["jsonl", "lin
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise CorpusError(f"cannot read {str(path)!r}: not valid UTF-8 at byte {error.start} ({error.reason})") from None
+        raise CorpusError(
+            f"cannot read {str(path)!r}: not valid UTF-8 at byte {error.start} ({error.reason})"
+        ) from None
     return parse_corpus(text, format=format, source=str(path))
 
 
@@ -225,42 +228,6 @@ def parse_corpus(text: str, *, format: Literal["jsonl", "lines"], source: str = 
     if not payloads:
         raise CorpusError(f"{source}: no payloads")
     return payloads
-
-
-# -- sanitizers ----------------------------------------------------------------------
-
-
-def make_sanitizer(name: str, *, report_removed: bool = True) -> Sanitizer:
-    """The default policy applied by the named backend (``SANITIZERS``).
-
-    ``report_removed=False``: the caller never reads ``Cleaned.removed``, so
-    a backend that works it out separately (nh3) may skip that. Raises
-    ValueError for an unknown name, BackendUnavailable when nh3 is not
-    installed.
-    """
-    if name == "bleach":
-        return DEFAULT_SANITIZER
-    if name == "nh3":
-        try:
-            return NH3Sanitizer(report_removed=report_removed)
-        except ImportError:
-            raise BackendUnavailable("the nh3 backend needs nh3: pip install 'renderer[nh3]'") from None
-    raise ValueError(f"unknown sanitizer {name!r} (choose from {', '.join(SANITIZERS)})")
-
-
-def clean_markdown(text: str, sanitizer: Sanitizer = DEFAULT_SANITIZER) -> Cleaned:
-    """``render_markdown(text)`` with what the sanitizer removed from the
-    author's HTML (links and images that markdown-it itself refused, such as
-    ``[x](javascript:...)``, stay as text and are not listed)."""
-    removed: list[str] = []
-
-    def gate(html: str) -> str:
-        result = sanitizer.clean(html)
-        removed.extend(result.removed)
-        return result.html
-
-    html = render_markdown(text, sanitizer=gate)
-    return Cleaned(html, list(dict.fromkeys(removed)))
 
 
 # -- results -----------------------------------------------------------------------------
@@ -621,7 +588,7 @@ def _launch(playwright: Any) -> Any:
 
 def _sync_playwright() -> Any:
     try:
-        from playwright.sync_api import sync_playwright  # noqa: PLC0415
+        from playwright.sync_api import sync_playwright
     except ImportError:
         raise BackendUnavailable("--browser needs Playwright: pip install playwright (and Chromium)") from None
     return sync_playwright
@@ -682,7 +649,9 @@ class _Oracle:
         scripts and styles (and the API, which the page calls only when the
         user types)."""
         origin = self.server.origin
-        return not (url == self.server.url(self.options.page) or url.startswith((f"{origin}/static/", f"{origin}/api/")))
+        return not (
+            url == self.server.url(self.options.page) or url.startswith((f"{origin}/static/", f"{origin}/api/"))
+        )
 
     def _answer(self, route: Any) -> None:
         """Answer unexpected requests here. Only requests the CSP let through
@@ -782,7 +751,7 @@ def check_browser(outcomes: Sequence[Outcome], *, options: BrowserOptions = Brow
     """
 
     def run(browser: Any) -> str:
-        from .testing import ServerThread  # noqa: PLC0415  (tornado only for --browser)
+        from ..server.testing import ServerThread
 
         with ServerThread(name="xss-check server") as server:
             context = browser.new_context(bypass_csp=not options.csp)
@@ -886,7 +855,7 @@ def format_report(report: Report) -> list[str]:
     for outcome in failures[:_SHOWN_FAILURES]:
         lines.append(f"FAIL {outcome.payload.name}: {_shorten(outcome.payload.text, 60)}")
         for problem in outcome.problems[:2]:
-            lines.append(f"  static: {problem.route}: {', '.join(problem.found)} in \"{_shorten(problem.html)}\"")
+            lines.append(f'  static: {problem.route}: {", ".join(problem.found)} in "{_shorten(problem.html)}"')
         if outcome.verdict in ("disallowed", "executed"):
             lines.append(f"  browser: {outcome.verdict}: {'; '.join(outcome.evidence[:3])}")
     if len(failures) > _SHOWN_FAILURES:

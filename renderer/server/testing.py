@@ -13,7 +13,7 @@ import concurrent.futures
 import inspect
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tornado import httpserver, netutil, web
@@ -35,12 +35,14 @@ class ServerThread:
         config: Config | None = None,
         *,
         store: StreamStore | None = None,
-        sources: dict[str, SourceFactory] | None = None,
+        sources: Mapping[str, SourceFactory] | None = None,
+        demos: bool = True,
         name: str = "renderer server",
     ) -> None:
         self.config = config or Config()
         self.store = store
         self.sources = sources
+        self.demos = demos
         self.port = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self.app: web.Application | None = None
@@ -77,7 +79,7 @@ class ServerThread:
 
     def build(self) -> web.Application:
         """The application (called in the server's loop)."""
-        return make_app(self.config, store=self.store, sources=self.sources)
+        return make_app(self.config, store=self.store, sources=self.sources, demos=self.demos)
 
     def bind(self) -> list[socket.socket]:
         """The listening sockets: a free loopback port."""
@@ -106,7 +108,7 @@ class ServerThread:
             # Short: a handler that hangs must not hold everything up;
             # asyncio.run then cancels what is left.
             await asyncio.wait_for(server.close_all_connections(), 3)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.shutdown_problems.append("connections still open after 3 s")
         self.state.store.close()
         others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]

@@ -28,12 +28,12 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from ._commit import final_lines, open_fence, top_level_spans
-from ._split import find_split
-from ._tail import TailPreview
-from .markdown import code_html, default_parser, fence_language, render_blocks
+from ..sanitizer.clean import DEFAULT_SANITIZER, escape_text
+from .commit import final_lines, open_fence, top_level_spans
 from .ops import Op, diff_tail
-from .sanitize import DEFAULT_SANITIZER, escape_text
+from .render import code_html, default_parser, fence_language, render_blocks
+from .split import find_split
+from .tail import TailPreview
 
 __all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "MarkdownStream"]
 
@@ -118,7 +118,7 @@ class _OpenFence:
 class MarkdownStream:
     """Incremental Markdown renderer for one answer.
 
-    ``feed`` and ``close`` return ops (see :mod:`renderer.ops`); applied in
+    ``feed`` and ``close`` return ops (see :mod:`renderer.markdown.ops`); applied in
     order they converge to exactly ``render_markdown`` of the whole text.
 
     The tail is re-rendered at most every ``interval`` seconds of ``clock``

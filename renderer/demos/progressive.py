@@ -14,9 +14,9 @@ import html
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from .handlers import JSONHandler
-from .state import AppState
-from .suspense import Order, Suspense
+from ..progressive.suspense import Order, Suspense
+from ..server.handlers import JSONHandler
+from ..server.state import AppState
 
 __all__ = ["ProgressiveDemoHandler", "routes"]
 
@@ -94,11 +94,17 @@ class ProgressiveDemoHandler(JSONHandler):
 
         async def nested(page: Suspense) -> str:
             await asyncio.sleep(0.6 * factor)
-            inner_fast = page.slot(after(0.3, '<p id="inner-fast">Inner section, 0.3 s after its parent.</p>'),
-                                   fallback="<p>Loading the inner part…</p>")
-            inner_slow = page.slot(after(1.2, '<p id="inner-slow">Inner section, 1.2 s after its parent.</p>'),
-                                   fallback="<p>Loading the slower inner part…</p>")
-            return f'<p id="outer">The outer section came after 0.6 s; two inner ones follow.</p>{inner_fast}{inner_slow}'
+            inner_fast = page.slot(
+                after(0.3, '<p id="inner-fast">Inner section, 0.3 s after its parent.</p>'),
+                fallback="<p>Loading the inner part…</p>",
+            )
+            inner_slow = page.slot(
+                after(1.2, '<p id="inner-slow">Inner section, 1.2 s after its parent.</p>'),
+                fallback="<p>Loading the slower inner part…</p>",
+            )
+            return (
+                f'<p id="outer">The outer section came after 0.6 s; two inner ones follow.</p>{inner_fast}{inner_slow}'
+            )
 
         async def streamed() -> AsyncIterator[str]:
             words = STREAMED_ANSWER.split(" ")
@@ -109,18 +115,32 @@ class ProgressiveDemoHandler(JSONHandler):
 
         async with Suspense(self, order=cast(Order, order)) as page:
             slots: dict[str, Any] = {
-                "fast": page.slot(after(0.2, '<p id="fast-content">Ready after about 0.2 s.</p>'),
-                                  fallback="<p>Loading the fast section…</p>", min_height="3rem"),
-                "medium": page.slot(after(1.0, MEDIUM_MARKDOWN), markdown=True,
-                                    fallback="<p>Loading the Markdown section…</p>", min_height="9rem"),
-                "slow": page.slot(after(2.0, '<p id="slow-content">Ready after about 2 s.</p>'),
-                                  fallback="<p>Loading the slow section…</p>", min_height="3rem"),
+                "fast": page.slot(
+                    after(0.2, '<p id="fast-content">Ready after about 0.2 s.</p>'),
+                    fallback="<p>Loading the fast section…</p>",
+                    min_height="3rem",
+                ),
+                "medium": page.slot(
+                    after(1.0, MEDIUM_MARKDOWN),
+                    markdown=True,
+                    fallback="<p>Loading the Markdown section…</p>",
+                    min_height="9rem",
+                ),
+                "slow": page.slot(
+                    after(2.0, '<p id="slow-content">Ready after about 2 s.</p>'),
+                    fallback="<p>Loading the slow section…</p>",
+                    min_height="3rem",
+                ),
                 "fails": page.slot(fails(), fallback="<p>Loading a section that will fail…</p>"),
-                "timeout": page.slot(after(30.0, "<p>never shown</p>"), timeout=1.5 * factor,
-                                     fallback="<p>Loading a section that will time out…</p>"),
+                "timeout": page.slot(
+                    after(30.0, "<p>never shown</p>"),
+                    timeout=1.5 * factor,
+                    fallback="<p>Loading a section that will time out…</p>",
+                ),
                 "nested": page.slot(nested(page), fallback="<p>Loading the nested section…</p>", min_height="6rem"),
-                "stream": page.slot(streamed(), markdown=True, fallback="<p>Waiting for the answer…</p>",
-                                    min_height="12rem"),
+                "stream": page.slot(
+                    streamed(), markdown=True, fallback="<p>Waiting for the answer…</p>", min_height="12rem"
+                ),
             }
             titles = {
                 "fast": "Fast (0.2 s)",
@@ -132,7 +152,8 @@ class ProgressiveDemoHandler(JSONHandler):
                 "stream": "Streams (1.5 s)",
             }
             sections = "".join(
-                f'<section id="{name}"><h2>{html.escape(titles[name])}</h2>{slot}</section>' for name, slot in slots.items()
+                f'<section id="{name}"><h2>{html.escape(titles[name])}</h2>{slot}</section>'
+                for name, slot in slots.items()
             )
             await page.render(
                 "<!doctype html>\n"
@@ -151,4 +172,3 @@ class ProgressiveDemoHandler(JSONHandler):
 def routes(shared: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The demo's routes, for ``make_app``."""
     return [(r"/demo/progressive", ProgressiveDemoHandler, shared)]
-

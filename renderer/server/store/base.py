@@ -138,4 +138,3 @@ class StreamStore:
     def close(self) -> None:
         """Release resources; open subscriptions end."""
         raise NotImplementedError
-

@@ -10,31 +10,44 @@ import signal
 import socket
 import sys
 import time
-from typing import TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from tornado import httpserver, netutil, web
 
-from . import harness, progressive
+from ..demos import progressive
+from ..harness import page
 from .handlers import (
     STREAM_ID,
     CancelHandler,
     ChatHandler,
     EventsHandler,
     HealthHandler,
-    PageHandler,
     MetricsHandler,
     NDJSONHandler,
     NotFoundHandler,
+    PageHandler,
     PollHandler,
     StreamSocket,
 )
-from .state import STATIC_PATH, AppState, Config, SourceFactory
+from .state import AppState, Config, SourceFactory
 from .store.base import StreamStore
 from .store.memory import MemoryStore
 
-__all__ = ["make_app", "make_store", "serve", "serve_workers"]
+__all__ = [
+    "Route",
+    "api_routes",
+    "demo_routes",
+    "make_app",
+    "make_store",
+    "page_routes",
+    "serve",
+    "serve_workers",
+    "static_routes",
+]
 
 logger = logging.getLogger(__name__)
+
 
 def make_store(config: Config) -> StreamStore:
     """The store a ``--store`` value names."""
@@ -55,34 +68,71 @@ def make_store(config: Config) -> StreamStore:
     raise ValueError(f"unsupported store: {config.store!r} (this build knows 'memory' and 'redis://HOST:PORT/DB')")
 
 
+Route = tuple[str, type[web.RequestHandler], dict[str, Any]]
+"""A Tornado route as ``web.Application`` takes it: pattern, handler, its ``initialize`` arguments."""
+
+STREAM_PATH = rf"/api/streams/{STREAM_ID}"
+
+
+def api_routes(state: AppState) -> list[Route]:
+    """The answer API: start an answer, follow it over any transport, cancel it.
+
+    All a chat page of your own needs (with ``/static/`` for stream.js: see
+    ``static_routes``).  Mount them in your own ``web.Application``, with
+    ``AppState`` built from your ``Config`` and sources."""
+    shared = {"state": state}
+    return [
+        (r"/api/chat", ChatHandler, shared),
+        (rf"{STREAM_PATH}/events", EventsHandler, shared),
+        (rf"{STREAM_PATH}/ndjson", NDJSONHandler, shared),
+        (rf"{STREAM_PATH}/poll", PollHandler, shared),
+        (rf"{STREAM_PATH}/ws", StreamSocket, shared),
+        (rf"{STREAM_PATH}/cancel", CancelHandler, shared),
+    ]
+
+
+def static_routes(state: AppState) -> list[Route]:
+    """``/static/...``: stream.js and its modules, answer.css, the chat page's files."""
+    return [(r"/static/(.*)", web.StaticFileHandler, {"path": str(state.static_path)})]
+
+
+def page_routes(state: AppState) -> list[Route]:
+    """The chat page at ``/``, ``/healthz`` and ``/metrics``."""
+    shared = {"state": state}
+    return [
+        (r"/", PageHandler, shared),
+        (r"/healthz", HealthHandler, shared),
+        (r"/metrics", MetricsHandler, shared),
+    ]
+
+
+def demo_routes(state: AppState) -> list[Route]:
+    """The demo pages: ``/demo/progressive`` and the sanitizer page with its API."""
+    shared = {"state": state}
+    return [*progressive.routes(shared), *page.routes(shared)]
+
+
 def make_app(
     config: Config | None = None,
     *,
     store: StreamStore | None = None,
-    sources: dict[str, SourceFactory] | None = None,
+    sources: Mapping[str, SourceFactory] | None = None,
+    demos: bool = False,
 ) -> web.Application:
-    """The Tornado application; its ``state`` attribute holds what handlers share."""
+    """The whole server as one Tornado application: the API, the chat page,
+    static files and, with ``demos=True`` (as ``python -m renderer serve``
+    has it), the demo pages.  Its ``state`` attribute holds what handlers
+    share.  ``sources``: the sources by name (default: demo and echo, plus
+    upstream when configured); ``store``: default ``make_store(config)``."""
     config = config or Config()
     state = AppState(config, store or make_store(config), sources)
-    shared = {"state": state}
-    stream = rf"/api/streams/{STREAM_ID}"
+    routes = [*page_routes(state), *api_routes(state), *static_routes(state)]
+    if demos:
+        routes += demo_routes(state)
     app = web.Application(
-        [
-            (r"/", PageHandler, shared),
-            *harness.routes(shared),
-            (r"/api/chat", ChatHandler, shared),
-            (rf"{stream}/events", EventsHandler, shared),
-            (rf"{stream}/ndjson", NDJSONHandler, shared),
-            (rf"{stream}/poll", PollHandler, shared),
-            (rf"{stream}/ws", StreamSocket, shared),
-            (rf"{stream}/cancel", CancelHandler, shared),
-            (r"/healthz", HealthHandler, shared),
-            (r"/metrics", MetricsHandler, shared),
-            *progressive.routes(shared),
-            (r"/static/(.*)", web.StaticFileHandler, {"path": str(STATIC_PATH)}),
-        ],
+        routes,
         default_handler_class=NotFoundHandler,
-        default_handler_args=shared,
+        default_handler_args={"state": state},
         compress_response=False,  # never gzip an event stream: it would hold chunks back
         websocket_ping_interval=config.heartbeat,
     )
@@ -103,7 +153,7 @@ async def serve(
     ``sockets``: listen on these (bound by ``serve_workers`` before it forked)
     instead of binding ``config.host:config.port``; ``worker``: this
     process's number among them, for its log lines."""
-    app = make_app(config)
+    app = make_app(config, demos=True)
     state: AppState = app.state  # type: ignore[attr-defined]
     # ChatHandler reads its own body and answers 413; this only bounds the
     # bytes a chunked upload may send before the connection is dropped.
@@ -133,7 +183,7 @@ async def serve(
         await asyncio.sleep(0.05)
     try:
         await asyncio.wait_for(server.close_all_connections(), timeout=3.0)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         logger.warning("some connections did not close in time")
     state.store.close()
 

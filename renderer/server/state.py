@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+import importlib.resources
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from .store.base import StreamStore
 
 __all__ = ["AppState", "Config", "Metrics", "SourceFactory"]
 
-STATIC_PATH = Path(__file__).resolve().parent.parent / "static"
-"""The browser code and pages (beside the package in a checkout)."""
+STATIC_PATH = Path(str(importlib.resources.files("renderer.static")))
+"""The browser code and pages: the checkout's ``static/``, shipped in the
+wheel as the package ``renderer.static``."""
 
 SourceFactory = Callable[[Sequence[Message]], AsyncIterator[str]]
 
@@ -95,9 +97,7 @@ class Metrics(Collector):
         yield CounterMetricFamily(
             "renderer_slow_readers_cut_off", "Readers cut off for falling behind.", value=self.cut_off
         )
-        yield CounterMetricFamily(
-            "renderer_resumes", "Readers that resumed with a Last-Event-ID.", value=self.resumes
-        )
+        yield CounterMetricFamily("renderer_resumes", "Readers that resumed with a Last-Event-ID.", value=self.resumes)
 
     def exposition(self) -> bytes:
         """The Prometheus text format (``CONTENT_TYPE``) of this app's metrics."""
@@ -107,7 +107,7 @@ class Metrics(Collector):
 class AppState:
     """The objects handlers use, wired once by ``make_app``."""
 
-    def __init__(self, config: Config, store: StreamStore, sources: dict[str, SourceFactory] | None = None) -> None:
+    def __init__(self, config: Config, store: StreamStore, sources: Mapping[str, SourceFactory] | None = None) -> None:
         self.config = config
         self.store = store
         self.generations = Generations(store)

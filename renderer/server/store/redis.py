@@ -51,7 +51,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..ops import apply_append
+from ...markdown.ops import apply_append
 from .base import ID_EVENTS, Event, StreamNotFound, StreamStore
 from .memory import MemorySubscription, StoreFull
 
@@ -484,7 +484,8 @@ class RedisStore(StreamStore):
                     if not response:
                         # Quiet: is the generator still there?
                         found = await self._expire_script(
-                            keys=keys, args=[LEASE_EXPIRED, json.dumps({"reason": "error"}), self._max_entries, self._ttl_ms]
+                            keys=keys,
+                            args=[LEASE_EXPIRED, json.dumps({"reason": "error"}), self._max_entries, self._ttl_ms],
                         )
                         if found == "missing":
                             error = STORE_LOST

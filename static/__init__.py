@@ -1,0 +1,1 @@
+"""The browser code and pages, shipped inside the wheel as ``renderer.static``."""
