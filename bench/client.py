@@ -77,7 +77,8 @@ CACHE = ROOT / "bench" / ".cache"
 PACKAGES = {"streaming-markdown": "smd.js", "marked": "lib/marked.esm.js", "dompurify": "dist/purify.es.mjs"}
 SERVED = ("/static/", "/bench/client/", "/bench/.cache/node_modules/")
 TOKEN = 4
-RATE = 100.0  # tokens per second, on a virtual clockPEERS = ("ours", "smd", "marked")
+RATE = 100.0  # tokens per second, on a virtual clock
+PEERS = ("ours", "smd", "marked")
 LABELS = {
     "ours": "ours (stream.js)",
     "smd": "streaming-markdown",
