@@ -49,7 +49,7 @@ def make_app(events: list[tuple[str, str, str]]) -> Starlette:
 
 
 async def main() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     events = [tuple(item) for item in json.load(sys.stdin)]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,6 +1,6 @@
 """Client benchmark: main-thread cost of showing one streamed answer in Chromium.
 
-    python bench/client.py [--runs 3] [--marked-runs 1] [--profile]
+    python bench/client.py [--runs 3] [--marked-runs 1] [--profile] [--chars N] [--smoke]
 
 ``bench/answer.md`` (~20 KB: prose, nested lists, a 300-line code block, a
 table) is cut into 4-character tokens and streamed into one page by three
@@ -50,6 +50,10 @@ Everything is served from a ``http.server`` thread on 127.0.0.1 (``/static/``,
 are installed on first use into ``bench/.cache`` (git should ignore it):
 ``npm install --prefix bench/.cache streaming-markdown marked dompurify``.
 Chromium is Debian's ``/usr/bin/chromium``.
+
+``--chars N`` streams only the answer's first N characters (cut at a line
+end); ``--smoke`` (``--runs 1 --marked-runs 1 --chars 3000``, a few seconds
+once the npm packages are there) checks that the benchmark still runs.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -78,6 +83,7 @@ PACKAGES = {"streaming-markdown": "smd.js", "marked": "lib/marked.esm.js", "domp
 SERVED = ("/static/", "/bench/client/", "/bench/.cache/node_modules/")
 TOKEN = 4
 RATE = 100.0  # tokens per second, on a virtual clock
+SMOKE_CHARS = 3000  # --smoke streams this much of the answer
 PEERS = ("ours", "smd", "marked")
 LABELS = {
     "ours": "ours (stream.js)",
@@ -100,9 +106,17 @@ def ensure_packages() -> dict[str, str]:
     return {name: json.loads((modules / name / "package.json").read_text())["version"] for name in PACKAGES}
 
 
-def workload() -> dict[str, object]:
-    """Tokens, the ops MarkdownStream emits at each of them, and the final HTML."""
+def answer_text(chars: int | None = None) -> str:
+    """The answer, or its first ``chars`` characters cut at a line end."""
     text = ANSWER.read_text(encoding="utf-8")
+    if chars is not None and chars < len(text):
+        cut = text.rfind("\n", 0, chars)
+        text = text[: cut + 1 if cut > 0 else chars]
+    return text
+
+
+def workload(text: str) -> dict[str, object]:
+    """Tokens, the ops MarkdownStream emits at each of them, and the final HTML."""
     tokens = [text[i : i + TOKEN] for i in range(0, len(text), TOKEN)]
     now = 0.0
     stream = MarkdownStream(clock=lambda: now)
@@ -125,7 +139,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
     """Serves the repository's static/ and bench/client/, the npm packages,
     and the workload at /bench/client/data.json; nothing else."""
 
-    extensions_map = {
+    extensions_map: ClassVar[dict[str, str]] = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         ".js": "text/javascript",
         ".mjs": "text/javascript",
@@ -204,7 +218,7 @@ def profile_times(profile: dict, top: int = 15) -> tuple[list[tuple[float, str]]
     own: dict[str, float] = defaultdict(float)
     total: dict[str, float] = defaultdict(float)
     deltas = profile["timeDeltas"]
-    for sample, delta in zip(profile["samples"], deltas[1:] + [0]):
+    for sample, delta in zip(profile["samples"], [*deltas[1:], 0], strict=True):
         ms = delta / 1e3
         own[name(nodes[sample])] += ms
         seen = set()
@@ -225,11 +239,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of ours and smd (median and best shown)")
     parser.add_argument("--marked-runs", type=int, default=1, help="runs of marked+DOMPurify (slow)")
     parser.add_argument("--profile", action="store_true", help="one more run of ours under the CDP Profiler")
+    parser.add_argument("--chars", type=int, default=None, help="stream only the answer's first N characters")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check that it runs: --runs 1 --marked-runs 1 --chars {SMOKE_CHARS}",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.marked_runs, args.chars = 1, 1, SMOKE_CHARS
+    if args.runs < 1 or args.marked_runs < 1 or (args.chars is not None and args.chars < 1):
+        raise SystemExit("need --runs >= 1, --marked-runs >= 1 and --chars >= 1")
 
     began = time.monotonic()
     versions = ensure_packages()
-    data = workload()
+    text = answer_text(args.chars)
+    data = workload(text)
     server = serve(json.dumps(data).encode())
     url = f"http://127.0.0.1:{server.server_address[1]}/bench/client/harness.html"
     ops = [op for step in data["steps"] for op in step] + data["end"]
@@ -237,7 +262,7 @@ def main() -> None:
     for kind, _ in ops:
         counts[kind] += 1
     print(
-        f"answer: {ANSWER.stat().st_size} bytes, {len(data['tokens'])} tokens of {TOKEN} chars; "
+        f"answer: {len(text.encode())} bytes, {len(data['tokens'])} tokens of {TOKEN} chars; "
         f"ours gets {len(ops)} ops ({dict(sorted(counts.items()))}) at "
         f"{sum(1 for step in data['steps'] if step)} of the tokens, "
         f"{sum(len(html) for _, html in ops)} bytes of HTML"

@@ -1,6 +1,6 @@
 """Delivery benchmark: SSE fan-out throughput and idle memory per connection.
 
-    python bench/delivery.py [--readers 200] [--events 500] [--idle 5000] [--runs 3] [--profile]
+    python bench/delivery.py [--readers 200] [--events 500] [--idle 5000] [--runs 3] [--profile] [--smoke]
 
 Needs ``sse-starlette``, ``starlette`` and ``uvicorn`` (the ``bench`` extra)
 for (a).  In one run, with every process on 127.0.0.1:
@@ -46,7 +46,9 @@ for (a).  In one run, with every process on 127.0.0.1:
     processes raise ``RLIMIT_NOFILE`` to its hard limit; if connections
     fail (ports, descriptors), the result says how many were made.
 
-``--runs 0`` skips (a), ``--idle 0`` skips (b).  ``--profile`` adds one run
+``--runs 0`` skips (a), ``--idle 0`` skips (b).  ``--smoke`` checks that
+the benchmark still runs, in a few seconds: ``--readers 10 --events 200
+--idle 100 --runs 1`` (numbers that small are rough).  ``--profile`` adds one run
 of (a) with this server under cProfile and prints its top functions by own
 time (cProfile slows Python code, not system calls: read it for shares).
 """
@@ -83,6 +85,7 @@ BATCH = 100  # connections opened at once: below Tornado's listen backlog (128)
 RUN_TIMEOUT = 60.0  # seconds a client run may take before it is abandoned
 OPEN_TIMEOUT = 30.0  # seconds a client may spend opening connections
 IDLE_TIMEOUT = 45.0  # seconds to open and register the idle connections
+SMOKE = {"readers": 10, "events": 200, "idle": 100, "runs": 1}  # --smoke
 MARKER = b"\nid: "  # one per frame: ids are at line starts, data lines start "data: "
 
 
@@ -119,8 +122,7 @@ async def run_renderer(mode: str, profile: bool, store: str = "memory") -> None:
     """Serve like ``serve()`` does, with one stream prepared; print READY."""
     from tornado import httpserver, netutil
 
-    from renderer.server.app import make_app
-    from renderer.server.state import Config
+    from renderer.server import Config, make_app
 
     raise_fd_limit()
     events = json.load(sys.stdin) if mode == "replay" else []
@@ -205,7 +207,7 @@ async def open_readers(port: int, count: int, expected: int) -> tuple[list[Reade
             *(asyncio.wait_for(loop.create_connection(lambda r=r: r, HOST, port), 10.0) for r in batch),
             return_exceptions=True,
         )
-        for reader, result in zip(batch, results):
+        for reader, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
                 failures += 1
             else:
@@ -368,7 +370,7 @@ def throughput_runs(
 
 def renderer_command(mode: str, profile: bool = False, store: str = "memory") -> list[str]:
     command = [sys.executable, str(Path(__file__).resolve()), "_renderer", mode, store]
-    return command + ["--profile"] if profile else command
+    return [*command, "--profile"] if profile else command
 
 
 class RedisServer:
@@ -508,11 +510,12 @@ def report_throughput(results: dict[str, list[dict[str, Any]]], readers: int, ev
         f"    {'server':<42} {'events/s':>9} {'best s':>6} {'all runs s':>17} "
         f"{'server CPU s':>12} {'events/CPU-s':>12} {'client CPU s':>12} {'KiB/reader':>10}"
     )
+    tick = 1 / os.sysconf("SC_CLK_TCK")  # /proc counts CPU time in ticks: a short run may show none
     wall, cpu = {}, {}
     for name, runs in results.items():
         best = min(runs, key=lambda run: run["seconds"])
         wall[name] = total / best["seconds"]
-        cpu[name] = total / min(run["server_cpu"] for run in runs)
+        cpu[name] = total / max(min(run["server_cpu"] for run in runs), tick)
         seconds = " ".join(f"{run['seconds']:.2f}" for run in runs)
         print(
             f"    {labels[name]:<42} {wall[name]:>9,.0f} {best['seconds']:>6.2f} {seconds:>17} "
@@ -552,6 +555,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--profile", action="store_true", help="also profile this server over one run of (a)")
     parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick check that it runs: --readers {SMOKE['readers']} --events {SMOKE['events']} "
+        f"--idle {SMOKE['idle']} --runs {SMOKE['runs']}",
+    )
+    parser.add_argument(
         "--redis",
         action=argparse.BooleanOptionalAction,
         default=shutil.which("redis-server") is not None,
@@ -562,14 +571,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = build_parser().parse_args()
+    if args.smoke:
+        for name, value in SMOKE.items():
+            setattr(args, name, value)
     if args.readers < 1 or args.events < 2 or args.runs < 0 or args.idle < 0:
         raise SystemExit("need --readers >= 1, --events >= 2, --runs >= 0, --idle >= 0")
     raise_fd_limit()
     began = time.monotonic()
     profile = " --profile" if args.profile else ""
+    redis = " --redis" if args.redis else " --no-redis"
     print(
         f"$ python bench/delivery.py --readers {args.readers} --events {args.events} "
-        f"--idle {args.idle} --runs {args.runs}{profile}"
+        f"--idle {args.idle} --runs {args.runs}{redis}{profile}"
     )
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load}; all on {HOST}")

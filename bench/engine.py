@@ -1,6 +1,6 @@
 """Engine benchmark: the incremental engine against one-shot and naive rendering.
 
-    python bench/engine.py [--full] [--repeat N]
+    python bench/engine.py [--full] [--repeat N] [--sample N] [--smoke]
 
 On ``bench/answer.md`` (a ~20 KB LLM-like answer: prose, nested lists, a
 300-line code block, a table) cut into 4-character tokens, in one run:
@@ -8,12 +8,15 @@ On ``bench/answer.md`` (a ~20 KB LLM-like answer: prose, nested lists, a
 (a) one-shot ``render_markdown`` of the final text;
 (b) the naive way: re-render and re-sanitize the whole buffer at every token
     (by default every 20th prefix is timed and the total scaled by 20, since
-    the whole takes minutes; ``--full`` times every prefix);
+    the whole takes minutes; ``--sample N`` times every Nth, ``--full``
+    every prefix);
 (c) ``MarkdownStream`` flushing at every token;
 (d) ``MarkdownStream`` at a simulated 100 tokens/s with its default
     coalescing, on a virtual clock, so it is deterministic.
 
 CPU times are process times; the machine is shared, so read the ratios.
+``--smoke`` is a check that the benchmark still runs (a second or two):
+one run of each, and (b) on 1 prefix in 250; its numbers are rough.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from renderer import MarkdownStream, Op, assemble, render_markdown
 ANSWER = Path(__file__).with_name("answer.md")
 TOKEN = 4
 RATE = 100.0  # tokens per second in (d)
-SAMPLE = 20  # (b) times every SAMPLE-th prefix unless --full
+SAMPLE = 20  # (b) times every SAMPLE-th prefix unless --full or --sample
+SMOKE_SAMPLE = 250  # (b)'s sample with --smoke
 
 
 def cpu(function: Callable[[], object], repeat: int = 1) -> float:
@@ -97,7 +101,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="time (b) on every prefix, not a 1-in-20 sample")
     parser.add_argument("--repeat", type=int, default=7, help="runs of (a), (c) and (d); the best counts")
+    parser.add_argument("--sample", type=int, default=SAMPLE, help=f"(b) times 1 prefix in N (default {SAMPLE})")
+    parser.add_argument(
+        "--smoke", action="store_true", help=f"a quick check that it runs: --repeat 1 --sample {SMOKE_SAMPLE}"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.repeat, args.sample = 1, SMOKE_SAMPLE
+    if args.full:
+        args.sample = 1
+    if args.repeat < 1 or args.sample < 1:
+        raise SystemExit("need --repeat >= 1 and --sample >= 1")
 
     text = ANSWER.read_text(encoding="utf-8")
     tokens = [text[i : i + TOKEN] for i in range(0, len(text), TOKEN)]
@@ -106,7 +120,7 @@ def main() -> None:
     final = render_markdown(text)
 
     a = cpu(lambda: render_markdown(text), args.repeat)
-    b = naive(text, tokens, 1 if args.full else SAMPLE)
+    b = naive(text, tokens, args.sample)
     runs_c = [streamed(tokens, code) for _ in range(args.repeat)]
     c, each, in_code, html_c = min(runs_c, key=lambda run: run[0])
     runs_d = [paced(tokens) for _ in range(args.repeat)]
@@ -121,7 +135,7 @@ def main() -> None:
     )
     print(f"(a) one-shot render_markdown        {a * 1e3:9.1f} ms CPU")
     print(
-        f"(b) naive re-render every token     {b * 1e3:9.1f} ms CPU{'' if args.full else f' (1 in {SAMPLE} prefixes timed, x{SAMPLE})'}"
+        f"(b) naive re-render every token     {b * 1e3:9.1f} ms CPU{'' if args.sample == 1 else f' (1 in {args.sample} prefixes timed, x{args.sample})'}"
     )
     print(f"(c) MarkdownStream, every token     {c * 1e3:9.1f} ms CPU")
     print(f"(d) MarkdownStream, {RATE:.0f} tok/s      {d * 1e3:9.1f} ms CPU")

@@ -1,6 +1,6 @@
 """Progressive page benchmark: time to first byte and time to complete.
 
-    python bench/progressive.py [--runs 5] [--scale 1.0]
+    python bench/progressive.py [--runs 5] [--scale 1.0] [--smoke]
 
 One page with five slots that take 0.1, 0.25, 0.5, 1 and 2 s (times
 ``--scale``), served three ways by one in-process Tornado server:
@@ -19,7 +19,8 @@ byte within a few ms of ``none`` whatever the slowest slot, and its
 completion within a few ms of the slowest slot.
 
 Also printed: the swap runtime's size, raw and gzipped, and what each
-slot adds to the response.
+slot adds to the response.  ``--smoke`` (``--runs 1 --scale 0.05``, well
+under a second) checks that the benchmark still runs.
 """
 
 from __future__ import annotations
@@ -163,6 +164,9 @@ async def bench(runs: int, delays: tuple[float, ...]) -> None:
     print(f"await-all first byte - slowest slot    {delta(0, 'await-all', slowest)}   (it waits for everything)")
     print(f"suspense complete - slowest slot       {delta(1, 'suspense', slowest)}   goal: a few ms")
     print(f"await-all complete - slowest slot      {delta(1, 'await-all', slowest)}   (timer and scheduling lag)")
+    await_all = statistics.median(ttfb for ttfb, _ in timings["await-all"])
+    suspense = statistics.median(ttfb for ttfb, _ in timings["suspense"])
+    print(f"first byte, await-all / suspense: {await_all / suspense:.1f}x (median runs)")
     runtime = RUNTIME.encode()
     body = raw["suspense"].split(b"\r\n\r\n", 1)[1]
     print(
@@ -176,7 +180,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every slot's delay")
+    parser.add_argument("--smoke", action="store_true", help="a quick check that it runs: --runs 1 --scale 0.05")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.scale = 1, 0.05
+    if args.runs < 1 or args.scale <= 0:
+        raise SystemExit("need --runs >= 1 and --scale > 0")
     asyncio.run(bench(args.runs, tuple(delay * args.scale for delay in DELAYS)))
 
 

@@ -1,10 +1,10 @@
 """Sanitizer benchmark: bleach against nh3, same policy, same inputs, one run.
 
-    python bench/sanitize.py [--repeat N]
+    python bench/sanitize.py [--repeat N] [--smoke]
 
 Two inputs, each sanitized piece by piece as the renderer does:
 
-corpus     the shipped XSS corpus (``renderer/corpus/xss.jsonl``), each
+corpus     the shipped XSS corpus (``renderer/harness/corpus/xss.jsonl``), each
            payload on its own: small, hostile fragments, most of them
            changed by the sanitizer
 markdown   ``bench/answer.md`` (~20 KB LLM-like answer) rendered by
@@ -23,6 +23,8 @@ Throughput is input bytes (UTF-8) per second of process time, the best of
 the ratios). ``same`` is
 the share of pieces on which the backend's output is byte for byte
 bleach's; every output is re-checked with ``check_allowlist``.
+``--smoke`` checks that the benchmark still runs (a few seconds): one run
+of at least 0.02 s per measurement, so its numbers are rough.
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ def markdown_blocks(text: str) -> list[str]:
     return [md.renderer.render(block, md.options, env) for block in top_level_blocks(tokens)]
 
 
-def throughput(sanitize: Callable[[str], str], pieces: Sequence[str], repeat: int) -> float:
+def throughput(sanitize: Callable[[str], str], pieces: Sequence[str], repeat: int, min_run: float = MIN_RUN) -> float:
     """MB/s of process time, best of ``repeat`` runs; a run goes over the
-    pieces as many times as it takes to last ``MIN_RUN`` seconds."""
+    pieces as many times as it takes to last ``min_run`` seconds."""
     size = sum(len(piece.encode("utf-8", "surrogatepass")) for piece in pieces)
 
     def run(rounds: int) -> float:
@@ -65,7 +67,7 @@ def throughput(sanitize: Callable[[str], str], pieces: Sequence[str], repeat: in
                 sanitize(piece)
         return time.process_time() - start
 
-    rounds = max(1, math.ceil(MIN_RUN / max(run(1), 1e-6)))
+    rounds = max(1, math.ceil(min_run / max(run(1), 1e-6)))
     best = min(run(rounds) for _ in range(repeat))
     return size * rounds / max(best, 1e-9) / 1e6
 
@@ -73,7 +75,13 @@ def throughput(sanitize: Callable[[str], str], pieces: Sequence[str], repeat: in
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts (default 3)")
+    parser.add_argument("--smoke", action="store_true", help="a quick check that it runs: one short run each")
     args = parser.parse_args(argv)
+    min_run = 0.02 if args.smoke else MIN_RUN
+    if args.smoke:
+        args.repeat = 1
+    if args.repeat < 1:
+        raise SystemExit("need --repeat >= 1")
 
     inputs = {
         "corpus": [payload.text for payload in load_corpus()],
@@ -96,9 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         base = 0.0
         for backend, sanitizer in backends.items():
             outputs = [sanitizer(piece) for piece in pieces]
-            same = sum(a == b for a, b in zip(outputs, reference)) / len(pieces)
+            same = sum(a == b for a, b in zip(outputs, reference, strict=True)) / len(pieces)
             disallowed = sum(bool(check_allowlist(output)) for output in outputs)
-            rate = throughput(sanitizer, pieces, args.repeat)
+            rate = throughput(sanitizer, pieces, args.repeat, min_run)
             base = base or rate
             print(f"{name:<10} {backend:<13} {rate:>8.2f} {rate / base:>9.1f} {same:>6.0%} {disallowed:>11}")
     return 0
