@@ -72,9 +72,25 @@ def _number(convert: Callable[[str], float], what: str, low: float, high: float 
 
 # A zero-sized chunk would never advance the text.
 _chunk_size = _number(int, "a whole number >= 1", 1)
-_port = _number(int, "a port number", 0, 65535)
-_seconds = _number(float, "seconds", 0)
 _jobs = _number(int, "a whole number >= 1", 1)
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``Config`` field; the values stay text until ``_run_serve``
+    (a flag wins over ``RENDERER_*``, and both are checked by ``Config``)."""
+    from .server.config import Config, env_names, settings
+
+    defaults = Config()
+    for name, setting in settings().items():
+        default = getattr(defaults, name)
+        shown = "" if setting.secret or default is None else f"; default {default}"
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            default=None,
+            metavar=setting.metavar or name.split("_")[-1].upper(),
+            help=f"{setting.help} (env {env_names(name)[0]}{shown})",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,54 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve the chat API and pages until SIGINT or SIGTERM. Works with no model\n"
             "and no Redis: the demo source streams canned answers, the memory store\n"
-            "keeps the streams. OPENAI_API_KEY is sent to --upstream when set."
+            "keeps the streams. Every setting is also an environment variable\n"
+            "(RENDERER_ and the flag's name: --max-streams is RENDERER_MAX_STREAMS);\n"
+            "a flag wins over the variable. The API key is read from RENDERER_API_KEY\n"
+            "or OPENAI_API_KEY.\n"
+            "\n"
+            "--source also takes a source of your own as package.module:callable: a\n"
+            "callable taking the messages and returning an async iterator of text."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
-    serve.add_argument("--store", default="memory", help="memory (default) or redis://HOST:PORT/DB")
-    serve.add_argument(
-        "--source", choices=("demo", "echo", "upstream"), default="demo", help="where answers come from (default demo)"
-    )
-    serve.add_argument(
-        "--upstream",
-        default=os.environ.get("RENDERER_UPSTREAM"),
-        metavar="URL",
-        help="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1 (env RENDERER_UPSTREAM)",
-    )
-    serve.add_argument(
-        "--model",
-        default=os.environ.get("RENDERER_MODEL", "gpt-4o-mini"),
-        help="model name sent upstream (env RENDERER_MODEL; default gpt-4o-mini)",
-    )
-    serve.add_argument(
-        "--token-delay",
-        type=_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="pause between tokens of the demo and echo sources (default 0.02; 0: as fast as possible)",
-    )
-    serve.add_argument(
-        "--lease",
-        type=_seconds,
-        default=10.0,
-        metavar="SECONDS",
-        help=(
-            "how long a generating process may stay silent before readers end its answer "
-            "with an error (Redis store only; default 10)"
-        ),
-    )
-    serve.add_argument(
-        "--workers",
-        type=_jobs,
-        default=1,
-        metavar="N",
-        help=(
-            "processes sharing the port (default 1); more than 1 needs --store redis://..., "
-            "so that any worker can read an answer another one generates"
-        ),
-    )
+    _add_settings(serve)
     serve.set_defaults(run=_run_serve)
 
     xss_check = commands.add_parser(
@@ -241,36 +220,26 @@ def _run_serve(args: argparse.Namespace) -> Iterator[str]:
     """Run the server in the foreground; it prints its own lines."""
     import asyncio
 
-    from .server.app import MEMORY_WORKERS_ERROR, make_store, serve, serve_workers
-    from .server.sources import DEFAULT_TOKEN_DELAY
-    from .server.state import Config
+    from .server.app import MEMORY_WORKERS_ERROR, make_app, serve, serve_workers
+    from .server.config import config_from_env, parse_value, settings
 
-    if args.source == "upstream" and not args.upstream:
-        raise UsageError("--source upstream needs --upstream URL (or RENDERER_UPSTREAM)")
-    config = Config(
-        host=args.host,
-        port=args.port,
-        store=args.store,
-        source=args.source,
-        upstream=args.upstream,
-        model=args.model,
-        api_key=os.environ.get("OPENAI_API_KEY"),
-        token_delay=DEFAULT_TOKEN_DELAY if args.token_delay is None else args.token_delay,
-        lease=args.lease,
-    )
     try:
-        make_store(config).close()
+        flags = {name: parse_value(name, text) for name in settings() if (text := getattr(args, name)) is not None}
+        config = config_from_env(os.environ, **flags)
+        if config.source == "upstream" and not config.upstream:
+            raise ValueError("--source upstream needs --upstream URL (or RENDERER_UPSTREAM)")
+        if config.workers > 1 and config.store == "memory":
+            raise ValueError(MEMORY_WORKERS_ERROR)
+        make_app(config).state.store.close()  # type: ignore[attr-defined]  # a bad store URL or source fails here, in one line
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if args.workers > 1 and config.store == "memory":
-        raise UsageError(MEMORY_WORKERS_ERROR)
     try:
-        if args.workers == 1:
+        if config.workers == 1:
             asyncio.run(serve(config))
         else:
-            serve_workers(config, args.workers)  # a worker that failed has said so on stderr
+            serve_workers(config)  # a worker that failed has said so on stderr
     except OSError as error:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error.strerror or error}") from None
+        raise UsageError(f"cannot listen on {config.host}:{config.port}: {error.strerror or error}") from None
     return iter(())
 
 

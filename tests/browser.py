@@ -3,12 +3,7 @@ a source the test can pause, and a store whose readers the test can cut off.
 
 A helper module for tests, not a test.
 
-* ``chromium`` (fixture, module scope): one headless Chromium per test
-  module, from ``/usr/bin/chromium`` (``playwright install`` is never
-  needed); the tests that use it skip cleanly when Chromium or Playwright is
-  missing. Module, not session, scope: while Playwright's sync API is
-  started, its event loop counts as running in the main thread, and the
-  ``asyncio.run`` of other test modules would fail.
+* The ``chromium`` fixture itself is in ``conftest.py``.
 * ``LiveServer``: ``make_app(Config(...))`` behind a Tornado ``HTTPServer``
   on a free loopback port, in a background thread with its own event loop;
   ``server.call(fn)`` runs ``fn`` (or awaits it) in that loop, the only safe
@@ -29,49 +24,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import pytest
-
-from renderer.harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from renderer.sanitizer.clean import DEFAULT_POLICY
-from renderer.server.sources import Message, last_user_message, tokens
-from renderer.server.state import Config, SourceFactory, default_sources
+from renderer.server.config import Config
+from renderer.server.sources import Message, Source, last_user_message, tokens
+from renderer.server.state import default_sources
 from renderer.server.store.memory import MemoryStore, MemorySubscription
 from renderer.server.testing import ServerThread
 
 __all__ = [
-    "CHROMIUM",
     "RECORDER_JS",
     "TIMEOUT",
     "CuttableStore",
     "GatedSource",
     "LiveServer",
     "allowlist_json",
-    "chromium",
 ]
 TIMEOUT = 10.0
 """Seconds any single wait may take before it is a failure."""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """One headless Debian Chromium for a test module (a Playwright ``Browser``)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 # -- the server ---------------------------------------------------------------------
@@ -85,12 +58,12 @@ class LiveServer(ServerThread):
         config: Config,
         *,
         store: MemoryStore | None = None,
-        sources: dict[str, SourceFactory] | None = None,
+        sources: dict[str, Source] | None = None,
     ) -> None:
         super().__init__(config, store=store, sources=sources, name="browser test server")
 
 
-def browser_sources(config: Config, gated: GatedSource) -> dict[str, SourceFactory]:
+def browser_sources(config: Config, gated: GatedSource) -> dict[str, Source]:
     """The server's demo and echo sources, plus ``gated``."""
     return {**default_sources(config), "gated": gated}
 

@@ -31,10 +31,12 @@ from typing import Any
 from sse_client import SSEEvent, SSEParser
 from tornado import httpclient, httputil, web
 
+from renderer.server.config import Config
 from renderer.server.generation import Generations
 from renderer.server.sources import Message, last_user_message, tokens
-from renderer.server.state import AppState, Config
+from renderer.server.state import AppState
 from renderer.server.store.base import StreamStore
+from renderer.server.store.memory import MemoryStore
 from renderer.server.testing import ServerThread as BaseServerThread
 
 __all__ = [
@@ -87,9 +89,17 @@ class ServerThread(BaseServerThread):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._sndbuf)
         return sockets
 
-    async def until(self, predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-        """Wait (bounded) until ``predicate()``, evaluated in the server's loop,
-        holds: for counters the server updates when it notices something."""
+    @property
+    def memory_store(self) -> MemoryStore:
+        """The server's store: the memory store, unless the test passed another."""
+        store = self.state.store
+        assert isinstance(store, MemoryStore), store
+        return store
+
+    async def until(self, predicate: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = TIMEOUT) -> None:
+        """Wait (bounded) until ``predicate()`` (awaited, if it gives an
+        awaitable), evaluated in the server's loop, holds: for counters the
+        server updates when it notices something."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not await self.acall(predicate):
@@ -290,7 +300,7 @@ class RawResponse:
 
     async def body(self, timeout: float = TIMEOUT) -> bytes:
         """The rest of the body."""
-        parts = []
+        parts: list[bytes] = []
         for _ in range(1_000_000):
             part = await self.read_chunk(timeout)
             if not part:

@@ -21,8 +21,8 @@ import pytest
 from renderer import render_markdown
 from renderer.harness.xss import with_browser
 from renderer.sanitizer.clean import NH3Sanitizer, clean
+from renderer.server.config import Config
 from renderer.server.handlers import PAGE_CSP
-from renderer.server.state import Config
 from renderer.server.testing import ServerThread as HarnessServer
 
 MAX_BODY = 8 * 1024

@@ -11,7 +11,8 @@ from server_fixtures import ControlledSource, ServerThread, fetch, post_chat, re
 
 from renderer import assemble, render_markdown
 from renderer.server.app import make_app
-from renderer.server.state import AppState, Config
+from renderer.server.config import Config
+from renderer.server.state import AppState
 
 NAMES = {
     "renderer_open_readers": "gauge",

@@ -35,7 +35,7 @@ from sse_client import SSEEvent, SSEParser
 from tornado import websocket
 
 from renderer import assemble, render_markdown
-from renderer.server.state import Config
+from renderer.server.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = ROOT / "docs" / "nginx.conf"

@@ -20,17 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import TIMEOUT, CuttableStore, GatedSource, LiveServer, browser_sources, chromium, recorder_script
+from browser import TIMEOUT, CuttableStore, GatedSource, LiveServer, browser_sources, recorder_script
 
 from renderer import render_markdown
+from renderer.server.config import Config
 from renderer.server.sources import DEMO_ANSWERS, demo, tokens
-from renderer.server.state import Config
 
-__all__ = ["chromium"]  # the fixture, imported for pytest
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CONFIG = Config(token_delay=0.005, retry_ms=250)
 """Small token delay (answers take many events, and little time); quick SSE retry."""
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 MS = int(TIMEOUT * 1000)
 MODES = [pytest.param("eventsource", id="eventsource"), pytest.param("fetch", id="fetch")]
 
@@ -465,26 +464,46 @@ def test_the_log_follows_the_answer_until_the_reader_scrolls_up(chat: Chat, gate
 # -- 6. screenshots, copy buttons, themes, phone width ---------------------------------------
 
 
+def png_size(path: Path) -> tuple[int, int]:
+    """Width and height of a PNG file (from its IHDR chunk)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path.name} is not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def screenshot(chat: Chat, directory: Path, name: str) -> None:
+    """Screenshot the page to ``directory/name``; it must be a PNG of the viewport's size.
+
+    ``directory`` is the ``screenshots`` fixture (conftest.py): docs/screenshots
+    only with ``pytest --screenshots`` or ``RENDERER_SCREENSHOTS=1``.
+    """
+    path = directory / name
+    chat.page.screenshot(path=str(path))
+    viewport = chat.page.viewport_size
+    assert viewport is not None
+    assert png_size(path) == (viewport["width"], viewport["height"])
+    assert path.stat().st_size > 10_000, f"{name} looks blank"
+
+
 def test_screenshots_while_streaming_and_done_and_the_copy_button(
-    chat: Chat, gated: GatedSource, server: LiveServer
+    chat: Chat, gated: GatedSource, server: LiveServer, screenshots: Path
 ) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     chat.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url("").rstrip("/"))
     chat.open("eventsource", source="gated")
     n = chat.ask("How does streaming work?")
     gated.latest.wait_paused()
     chat.wait_text(n, SHOWN_AT_GATE)
     assert chat.attribute(n, "", "data-state") == "generating"
-    chat.page.screenshot(path=str(SCREENSHOTS / "streaming.png"))
+    screenshot(chat, screenshots, "streaming.png")
 
     gated.latest.release()
     assert chat.wait_state(n, "done") == "done"
     chat.wait("() => document.querySelectorAll('article.answer .copy').length === 1")
-    chat.page.screenshot(path=str(SCREENSHOTS / "done.png"))
+    screenshot(chat, screenshots, "done.png")
 
     chat.page.emulate_media(color_scheme="dark")
     assert chat.page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(15, 17, 21)"
-    chat.page.screenshot(path=str(SCREENSHOTS / "dark.png"))
+    screenshot(chat, screenshots, "dark.png")
 
     chat.page.emulate_media(color_scheme="light")
     chat.page.set_viewport_size({"width": 390, "height": 844})
@@ -494,7 +513,7 @@ def test_screenshots_while_streaming_and_done_and_the_copy_button(
     overflow = chat.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, "nothing wider than a phone"
     assert chat.page.locator("#send").is_visible() and chat.page.locator("#message").is_visible()
-    chat.page.screenshot(path=str(SCREENSHOTS / "phone.png"))
+    screenshot(chat, screenshots, "phone.png")
 
     # The copy button sits over the code block's top right corner, outside
     # the answer's HTML, and copies the code.

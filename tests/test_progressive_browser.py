@@ -34,7 +34,7 @@ from tornado import web
 
 from renderer.harness.chromium import CHROMIUM, CHROMIUM_ARGS
 from renderer.progressive.suspense import Suspense
-from renderer.server.state import Config
+from renderer.server.config import Config
 from renderer.server.testing import ServerThread
 
 TIMEOUT = 10.0

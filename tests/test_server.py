@@ -16,9 +16,10 @@ drives its clients with ``asyncio.run``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,18 +29,21 @@ from server_fixtures import (
     ControlledSource,
     RawResponse,
     ServerThread,
+    SSERead,
     fetch,
     post_chat,
     read_sse,
     run,
 )
-from sse_client import SSEParser
+from sse_client import SSEEvent, SSEParser
 from tornado import websocket
 
 from renderer import assemble, render_markdown
+from renderer.server.config import Config
 from renderer.server.sources import DEMO_ANSWERS, Message, last_user_message, tokens
-from renderer.server.state import Config, default_sources
+from renderer.server.state import default_sources
 from renderer.server.store.base import ID_EVENTS
+from renderer.server.store.memory import MemoryStore
 
 EVENT_KINDS = frozenset({"block", "tail", "replace", "append", "commit", "error", "done"})
 """The contract's events plus the engine's documented extra op kinds."""
@@ -137,7 +141,7 @@ async def read_poll(server: ServerThread, stream_id: str) -> list[dict[str, str]
 
 async def read_ws(server: ServerThread, stream_id: str, query: str = "") -> list[dict[str, str]]:
     connection = await websocket.websocket_connect(server.url(events_path(stream_id, "ws") + query, "ws"))
-    events = []
+    events: list[dict[str, str]] = []
     try:
         for _ in range(100_000):
             message = await connection.read_message()
@@ -151,9 +155,9 @@ async def read_ws(server: ServerThread, stream_id: str, query: str = "") -> list
     return events
 
 
-def check_ids(events: list[dict[str, str]]) -> None:
+def check_ids(events: Sequence[Mapping[str, str | None]]) -> None:
     """Ids on exactly the events that carry them, increasing; done last."""
-    ids = [int(event["id"]) for event in events if event.get("id") is not None]
+    ids = [int(event_id) for event in events if (event_id := event.get("id")) is not None]
     assert ids == sorted(set(ids))
     assert events[-1]["event"] == "done"
 
@@ -183,7 +187,7 @@ def test_every_transport_builds_the_rendered_answer(server: ServerThread, source
         assert assemble(sse.dicts) == expected
         events = [{"id": e.id, "event": e.event, "data": e.data} for e in sse.events]
         check_ids(events)
-        assert json.loads(events[-1]["data"]) == {"reason": "complete"}
+        assert json.loads(sse.events[-1].data) == {"reason": "complete"}
         # The stream is done now: every other transport replays it.
         for name, reader in (("ndjson", read_ndjson), ("poll", read_poll), ("ws", read_ws)):
             got = await reader(server, stream_id)
@@ -204,17 +208,17 @@ def test_a_reader_that_follows_a_live_answer_builds_it(server: ServerThread, gat
 
     async def test() -> None:
         stream_id = await post_chat(server, message, source=gated)
-        readers = {
+        readers: dict[str, Callable[[], Awaitable[SSERead | list[dict[str, str]]]]] = {
             "sse": lambda: read_sse(server.port, events_path(stream_id)),
             "ndjson": lambda: read_ndjson(server, stream_id),
             "ws": lambda: read_ws(server, stream_id),
         }
         reading = asyncio.ensure_future(readers[transport]())
-        store = server.state.store
+        store = server.memory_store
         await server.until(lambda: store.subscriptions >= 1, "the reader to subscribe")
         await server.acall(lambda: control.answers[-1].released.set())
         got = await asyncio.wait_for(reading, TIMEOUT)
-        events = got.dicts if transport == "sse" else got
+        events = got.dicts if isinstance(got, SSERead) else got
         assert assemble(events) == expected
         assert events[-1]["event"] == "done"
 
@@ -293,6 +297,7 @@ def test_resume_after_every_event_of_a_finished_answer(server: ServerThread) -> 
                 assert len(seen) == len(set(seen)), f"an id'd event came twice after resuming at {k}"
                 assert rest.events[-1].event == "done"
         # Everything read: a reconnect is told to stop.
+        assert whole.last_id is not None
         after_done = await read_sse(server.port, events_path(stream_id), headers={"Last-Event-ID": whole.last_id})
         assert after_done.status == 204 and after_done.events == []
         by_query = await read_sse(server.port, f"{events_path(stream_id)}?lastEventId={whole.last_id}")
@@ -355,13 +360,13 @@ async def _replay_length(server: ServerThread, stream_id: str, after: str | None
 
 async def _readers_at_pause(
     server: ServerThread, control: ControlledSource, pause_at: int
-) -> tuple[str, int, list[list]]:
+) -> tuple[str, int, list[list[SSEEvent]]]:
     """Pause an answer at ``pause_at``; for every k, a reader that read k
     events of it and left.  Returns the stream, its answer's index and, per
     reader, the events it holds (none when it saw no id: it starts over)."""
     stream_id, index = await _paused_answer(server, control, pause_at)
     available = await _replay_length(server, stream_id)
-    held = []
+    held: list[list[SSEEvent]] = []
     for k in range(1, available + 1):
         first = await read_sse(server.port, events_path(stream_id), limit=k)
         assert len(first.events) == k and not first.ended
@@ -369,7 +374,12 @@ async def _readers_at_pause(
     return stream_id, index, held
 
 
-def _last_id(events: list) -> dict[str, str]:
+def subscribed(store: MemoryStore, readers: int) -> Callable[[], bool]:
+    """A predicate for ``server.until``: at least ``readers`` subscriptions are open."""
+    return lambda: store.subscriptions >= readers
+
+
+def _last_id(events: list[SSEEvent]) -> dict[str, str]:
     ids = [event.id for event in events if event.id is not None]
     return {"Last-Event-ID": ids[-1]} if ids else {}
 
@@ -382,7 +392,7 @@ def test_resume_while_the_answer_is_live_after_every_event(stepped: tuple[Server
     expected = render_markdown(MULTI_BLOCK)
 
     async def test() -> None:
-        store = server.state.store
+        store = server.memory_store
         for pause_at in PAUSE_POINTS:
             stream_id, index, held = await _readers_at_pause(server, control, pause_at)
             assert any(e.event == "tail" and e.data for events in held for e in events), "pause with a tail"
@@ -392,9 +402,9 @@ def test_resume_while_the_answer_is_live_after_every_event(stepped: tuple[Server
                 asyncio.ensure_future(read_sse(server.port, events_path(stream_id), headers=_last_id(events)))
                 for events in held
             ]
-            await server.until(lambda: store.subscriptions >= len(tasks), "every reader to resume")
-            await server.acall(lambda: control.answers[index].released.set())
-            for k, (events, rest) in enumerate(zip(held, await asyncio.gather(*tasks)), start=1):
+            await server.until(subscribed(store, len(tasks)), "every reader to resume")
+            await server.acall(control.answers[index].released.set)
+            for k, (events, rest) in enumerate(zip(held, await asyncio.gather(*tasks), strict=True), start=1):
                 assert rest.status == 200 and rest.ended
                 assert assemble([e.as_dict() for e in events + rest.events]) == expected, (pause_at, k)
                 ids = [e.id for e in events + rest.events if e.id is not None]
@@ -411,8 +421,8 @@ def test_resume_after_the_answer_ended_after_every_event(stepped: tuple[ServerTh
         failures = []
         for pause_at in PAUSE_POINTS:
             stream_id, index, held = await _readers_at_pause(server, control, pause_at)
-            await server.acall(lambda: control.answers[index].released.set())
-            await server.until(lambda: server.state.store.is_done(stream_id), "the answer to end")
+            await server.acall(control.answers[index].released.set)
+            await server.until(functools.partial(server.state.store.is_done, stream_id), "the answer to end")
             for k, events in enumerate(held, start=1):
                 rest = await read_sse(server.port, events_path(stream_id), headers=_last_id(events))
                 assert rest.status in (200, 204)

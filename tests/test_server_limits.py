@@ -24,8 +24,9 @@ from sse_client import SSEParser
 from tornado import websocket
 
 from renderer import assemble, render_markdown
+from renderer.server.config import Config
 from renderer.server.sources import tokens
-from renderer.server.state import Config, default_sources
+from renderer.server.state import default_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Config(token_delay=0, heartbeat=5, max_body=4096, max_message=1000)

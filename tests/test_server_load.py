@@ -24,7 +24,7 @@ import socket
 from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
 
 from renderer import assemble, render_markdown
-from renderer.server.state import Config
+from renderer.server.config import Config
 
 READERS = 100
 PARAGRAPHS = 40

@@ -37,7 +37,8 @@ from renderer.progressive.suspense import (
     Suspense,
     wants_stream,
 )
-from renderer.server.state import AppState, Config
+from renderer.server.config import Config
+from renderer.server.state import AppState
 from renderer.server.store.memory import MemoryStore
 
 SHELL = "<!doctype html><html><head><title>t</title></head><body><main>{}</main></body></html>"

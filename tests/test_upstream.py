@@ -10,6 +10,7 @@ plugin, a fresh loop each, and nothing may be left running when it ends.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import time
@@ -34,9 +35,9 @@ from tornado import httpclient, httpserver, testing
 
 from renderer import assemble, render_markdown
 from renderer.server.app import make_app
-from renderer.server.generation import SourceError
-from renderer.server.sources import Message, tokens
-from renderer.server.state import Config
+from renderer.server.config import Config
+from renderer.server.sources import Message, SourceError, tokens
+from renderer.server.state import AppState
 from renderer.server.upstream import ServerEvent, SSEDecoder, chat_completions_url, upstream
 
 MESSAGES: list[Message] = [{"role": "user", "content": "hi"}]
@@ -77,7 +78,7 @@ def other_tasks() -> list[asyncio.Task[Any]]:
 
 def cut(data: bytes, points: Sequence[int]) -> list[bytes]:
     bounds = [0, *sorted(set(points)), len(data)]
-    return [data[start:end] for start, end in zip(bounds, bounds[1:]) if end > start]
+    return [data[start:end] for start, end in itertools.pairwise(bounds) if end > start]
 
 
 # --- the request -------------------------------------------------------------
@@ -224,7 +225,7 @@ def test_a_connection_closed_mid_answer_is_a_source_error(fake: FakeUpstream) ->
     message = "the model API ended the answer before it was complete"
     # The pause lets the client read "Hel" first: tornado 6.6 drops chunks
     # it has coalesced but not yet delivered when the connection drops.
-    steps = [role_chunk(), chunk("Hel"), Pause(0.05), b'data: {"cho', CLOSE]
+    steps: list[Step] = [role_chunk(), chunk("Hel"), Pause(0.05), b'data: {"cho', CLOSE]
     assert run_collect(fake, *steps) == (["Hel"], message)
 
 
@@ -290,6 +291,7 @@ def test_an_http_error_is_a_source_error_with_its_status_and_message(
 def test_the_api_key_never_reaches_the_reader(fake: FakeUpstream) -> None:
     body = json.dumps({"error": {"message": f"Key {KEY} is not valid (Bearer {KEY})"}}).encode()
     pieces, message = run_reply(fake, Reply([body], status=401, headers=JSON), api_key=KEY)
+    assert pieces == []
     assert message == "the model API answered HTTP 401: Key [redacted] is not valid (Bearer [redacted])"
 
 
@@ -355,12 +357,14 @@ def test_a_server_that_goes_quiet_times_out_and_is_hung_up_on(fake: FakeUpstream
 
 def test_keep_alive_comments_keep_a_slow_answer_alive(fake: FakeUpstream) -> None:
     """The timeout is for silence, not for the whole answer: comments count."""
-    steps = [role_chunk(), *[Pause(0.15), b": keep-alive\n\n"] * 5, chunk("late"), finish_chunk(), DONE]
+    keep_alive: list[Step] = [Pause(0.15), b": keep-alive\n\n"]
+    steps = [role_chunk(), *keep_alive * 5, chunk("late"), finish_chunk(), DONE]
     assert run_collect(fake, *steps, timeout=0.5) == (["late"], None)
 
 
 def test_the_total_timeout_caps_an_answer_that_never_ends(fake: FakeUpstream) -> None:
-    steps = [role_chunk(), chunk("a"), *[Pause(0.1), b": keep-alive\n\n"] * 20]
+    keep_alive: list[Step] = [Pause(0.1), b": keep-alive\n\n"]
+    steps = [role_chunk(), chunk("a"), *keep_alive * 20]
     pieces, message = run_collect(fake, *steps, timeout=0.5, total_timeout=0.6)
     assert (pieces, message) == (["a"], "the model API took longer than 0.6 s")
 
@@ -467,6 +471,7 @@ async def chat_events(upstream_url: str, body: dict[str, Any]) -> list[dict[str,
     """POST /api/chat to a real server of the app; the SSE events it streams."""
     app = make_app(Config(upstream=upstream_url, source="upstream", model="test-model", api_key=KEY))
     sock, port = testing.bind_unused_port()
+    state: AppState = app.state  # type: ignore[attr-defined]  # make_app hangs its AppState on the Application
     server = httpserver.HTTPServer(app)
     server.add_sockets([sock])
     client = httpclient.AsyncHTTPClient(force_instance=True)
@@ -481,9 +486,9 @@ async def chat_events(upstream_url: str, body: dict[str, Any]) -> list[dict[str,
     finally:
         client.close()
         server.stop()
-        await app.state.generations.shutdown(timeout=2.0)
+        await state.generations.shutdown(timeout=2.0)
         await asyncio.wait_for(server.close_all_connections(), 5.0)
-        app.state.store.close()
+        state.store.close()
     assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
     decoder = SSEDecoder()
     events = [{"event": event.event, "data": event.data} for event in decoder.feed(response.body)]

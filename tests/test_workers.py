@@ -164,7 +164,7 @@ def alive(pid: int) -> bool:
 def serve_workers_argv(port: int, workers: int) -> list[str]:
     """serve_workers itself, with the memory store (which the CLI refuses)."""
     code = (
-        "import sys; from renderer.server.app import serve_workers; from renderer.server.state import Config; "
+        "import sys; from renderer.server.app import serve_workers; from renderer.server.config import Config; "
         f"sys.exit(serve_workers(Config(port={port}, source='echo', token_delay=0.01), {workers}))"
     )
     return [sys.executable, "-c", code]
@@ -268,7 +268,7 @@ def redis_store_available() -> bool:
     try:
         import renderer.server.store.redis  # noqa: F401
         from renderer.server.app import make_store
-        from renderer.server.state import Config
+        from renderer.server.config import Config
 
         make_store(Config(store="redis://127.0.0.1:1/0")).close()
     except Exception:

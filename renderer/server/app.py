@@ -17,6 +17,7 @@ from tornado import httpserver, netutil, web
 
 from ..demos import progressive
 from ..harness import page
+from .config import Config
 from .handlers import (
     STREAM_ID,
     CancelHandler,
@@ -30,7 +31,9 @@ from .handlers import (
     PollHandler,
     StreamSocket,
 )
-from .state import AppState, Config, SourceFactory
+from .sources import Source
+from .policy_js import AllowlistHandler, policy_module
+from .state import AppState
 from .store.base import StreamStore
 from .store.memory import MemoryStore
 
@@ -92,8 +95,13 @@ def api_routes(state: AppState) -> list[Route]:
 
 
 def static_routes(state: AppState) -> list[Route]:
-    """``/static/...``: stream.js and its modules, answer.css, the chat page's files."""
-    return [(r"/static/(.*)", web.StaticFileHandler, {"path": str(state.static_path)})]
+    """``/static/...``: stream.js and its modules, answer.css, the chat page's
+    files, and ``allowlist.js``, generated from ``state.policy`` (a module
+    stream.js imports: the browser checks against the server's own policy)."""
+    return [
+        (r"/static/allowlist\.js", AllowlistHandler, {"module": policy_module(state.policy)}),
+        (r"/static/(.*)", web.StaticFileHandler, {"path": str(state.static_path)}),
+    ]
 
 
 def page_routes(state: AppState) -> list[Route]:
@@ -116,7 +124,7 @@ def make_app(
     config: Config | None = None,
     *,
     store: StreamStore | None = None,
-    sources: Mapping[str, SourceFactory] | None = None,
+    sources: Mapping[str, Source] | None = None,
     demos: bool = False,
 ) -> web.Application:
     """The whole server as one Tornado application: the API, the chat page,
@@ -159,15 +167,15 @@ async def serve(
     # bytes a chunked upload may send before the connection is dropped.
     server = httpserver.HTTPServer(app, max_body_size=config.max_body * 16, xheaders=False)
     if sockets is None:
-        server.listen(config.port, config.host)
-    else:
-        server.add_sockets(sockets)
+        sockets = netutil.bind_sockets(config.port, config.host)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]  # the one bound, when config.port is 0
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if worker is None:
-        _say(f"renderer: serving on {_origin(config)}/ (source {config.source}, store {config.store})")
+        _say(f"renderer: serving on {_origin(config, port)}/ (source {config.source}, store {config.store})")
     else:
         _say(f"renderer: worker {worker} ready (pid {os.getpid()})")
     if ready is not None:
@@ -206,9 +214,10 @@ MAX_RESTARTS = 100
 """Workers that die (a crash, ``kill -9``) are replaced, this many times in all."""
 
 
-def serve_workers(config: Config, workers: int) -> int:
-    """Serve with ``workers`` processes on one port until SIGINT or SIGTERM;
-    returns the exit status (0: every worker shut down cleanly).
+def serve_workers(config: Config, workers: int | None = None) -> int:
+    """Serve with ``workers`` (default ``config.workers``) processes on one
+    port until SIGINT or SIGTERM; returns the exit status (0: every worker
+    shut down cleanly).
 
     The listening sockets are bound here, then the workers are forked and
     share them (the kernel hands each connection to one of them).  Each
@@ -222,6 +231,7 @@ def serve_workers(config: Config, workers: int) -> int:
 
     Call it from a process with no event loop running and no threads: it forks.
     """
+    workers = config.workers if workers is None else workers
     if workers < 1:
         raise ValueError("workers must be at least 1")
     sockets = netutil.bind_sockets(config.port, config.host)

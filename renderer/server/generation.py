@@ -16,15 +16,12 @@ from collections.abc import AsyncIterator
 
 from ..markdown.ops import Op
 from ..markdown.stream import DEFAULT_INTERVAL, MarkdownStream
+from .sources import SourceError
 from .store.base import StreamNotFound, StreamStore
 
-__all__ = ["Generations", "SourceError"]
+__all__ = ["Generations"]
 
 logger = logging.getLogger(__name__)
-
-
-class SourceError(Exception):
-    """A source failed in a way worth telling the reader (its message is shown)."""
 
 
 class Generations:

@@ -1,18 +1,40 @@
-"""Where answers come from: async iterators of text chunks.
+"""Where answers come from: a ``Source`` takes the conversation and yields
+the answer's text in chunks.
 
-``demo`` streams canned answers (no model needed), ``echo`` streams the
-user's own message back (to try any Markdown, hostile or not), and
-``upstream`` streams from any OpenAI-compatible ``/v1/chat/completions``.
+Built in: ``demo`` streams canned answers (no model needed), ``echo``
+streams the user's own message back (to try any Markdown, hostile or not),
+and ``upstream`` (``renderer.server.upstream``) streams from any
+OpenAI-compatible ``/v1/chat/completions``.  A source of your own is any
+callable of that shape: pass it to ``make_app(sources={"name": source})``,
+or name it on the command line as ``--source package.module:callable``.
+
+A source ends its answer by returning; it fails with ``SourceError``, whose
+message readers see (any other exception is logged, and readers get a fixed
+message).  Either way what was generated so far stays, then ``done``.
+Generation is cancelled by raising ``CancelledError`` inside the iterator
+(and ``aclose()``): release connections in ``finally``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from typing import TypedDict
+from typing import Protocol, TypedDict, cast
 
-__all__ = ["DEFAULT_TOKEN_DELAY", "DEMO_ANSWERS", "Message", "demo", "echo", "last_user_message", "tokens"]
+__all__ = [
+    "DEFAULT_TOKEN_DELAY",
+    "DEMO_ANSWERS",
+    "Message",
+    "Source",
+    "SourceError",
+    "demo",
+    "echo",
+    "last_user_message",
+    "load_source",
+    "tokens",
+]
 
 DEFAULT_TOKEN_DELAY = 0.02
 """Seconds between tokens of the demo and echo sources: about the pace of a
@@ -25,7 +47,41 @@ class Message(TypedDict):
     """One chat message, as OpenAI's API has them."""
 
     role: str
+    """``user``, ``assistant`` or ``system``."""
     content: str
+
+
+class Source(Protocol):
+    """Where one answer comes from: the conversation in, the answer's text
+    out, in chunks of any size, as they arrive."""
+
+    def __call__(self, messages: Sequence[Message], /) -> AsyncIterator[str]: ...
+
+
+class SourceError(Exception):
+    """A source failed in a way worth telling the reader (its message is shown)."""
+
+
+def load_source(spec: str) -> Source:
+    """The source ``package.module:callable`` names (``--source``).
+
+    Raises ``ValueError`` with a one-line reason when the module cannot be
+    imported or has no such callable."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"a source of your own is named as module:callable, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"cannot import {module_name!r} for --source {spec}: {error}") from None
+    source: object = module
+    for part in attribute.split("."):
+        source = getattr(source, part, None)
+        if source is None:
+            raise ValueError(f"{module_name!r} has no {attribute!r} (--source {spec})")
+    if not callable(source):
+        raise ValueError(f"--source {spec} is not callable")
+    return cast(Source, source)
 
 
 def tokens(text: str) -> list[str]:

@@ -5,60 +5,23 @@ from __future__ import annotations
 import functools
 import importlib.resources
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .config import Config
+from ..sanitizer.clean import DEFAULT_POLICY, Policy
 from .generation import Generations
-from .sources import DEFAULT_TOKEN_DELAY, Message, demo, echo
+from .sources import Message, Source, demo, echo, load_source
 from .store.base import StreamStore
 
-__all__ = ["AppState", "Config", "Metrics", "SourceFactory"]
+__all__ = ["AppState", "Metrics", "default_sources"]
 
 STATIC_PATH = Path(str(importlib.resources.files("renderer.static")))
 """The browser code and pages: the checkout's ``static/``, shipped in the
 wheel as the package ``renderer.static``."""
-
-SourceFactory = Callable[[Sequence[Message]], AsyncIterator[str]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    """Settings of one server; the defaults are the contract's."""
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-    store: str = "memory"
-    """``memory`` or ``redis://HOST:PORT/DB``."""
-    source: str = "demo"
-    """The source used when a request names none."""
-    upstream: str | None = None
-    """Base URL of an OpenAI-compatible API (``.../v1``)."""
-    model: str = "gpt-4o-mini"
-    api_key: str | None = field(default=None, repr=False)
-    token_delay: float = DEFAULT_TOKEN_DELAY
-    """Seconds between tokens of the demo and echo sources."""
-    heartbeat: float = 15.0
-    """Seconds of silence after which a reader gets a comment frame."""
-    retry_ms: int = 2000
-    """The reconnection delay the first SSE frame tells browsers."""
-    max_body: int = 256 * 1024
-    max_message: int = 32_000
-    """Characters of message text in one request."""
-    max_streams: int = 200
-    """Answers generating at once in this process."""
-    max_streams_per_client: int = 8
-    """Answers generating at once for one client address."""
-    max_pending: int = 1000
-    """Undelivered events a reader may fall behind before it is cut off."""
-    ttl: float = 600.0
-    """Seconds a finished answer stays readable."""
-    lease: float = 10.0
-    """Redis store only: seconds a generating process may stay silent (it
-    died) before readers end its answer with ``error`` and ``done``."""
 
 
 class Metrics(Collector):
@@ -107,21 +70,37 @@ class Metrics(Collector):
 class AppState:
     """The objects handlers use, wired once by ``make_app``."""
 
-    def __init__(self, config: Config, store: StreamStore, sources: Mapping[str, SourceFactory] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: StreamStore,
+        sources: Mapping[str, Source] | None = None,
+        *,
+        policy: Policy = DEFAULT_POLICY,
+    ) -> None:
         self.config = config
         self.store = store
         self.generations = Generations(store)
         self.metrics = Metrics(live_streams=lambda: len(self.generations))
-        self.sources = sources if sources is not None else default_sources(config)
+        self.sources = dict(sources) if sources is not None else default_sources(config)
+        if config.source not in self.sources:
+            known = ", ".join(sorted(self.sources))
+            raise ValueError(f"unknown source {config.source!r} (this server has {known})")
         self.static_path = STATIC_PATH
+        self.policy = policy
+        """The allowlist served to the browser as ``/static/allowlist.js``."""
 
     def make_source(self, name: str, messages: Sequence[Message]) -> AsyncIterator[str]:
         return self.sources[name](messages)
 
 
-def default_sources(config: Config) -> dict[str, SourceFactory]:
-    """demo and echo always; upstream when a URL is configured."""
-    sources: dict[str, SourceFactory] = {
+def default_sources(config: Config) -> dict[str, Source]:
+    """The sources ``config`` names: demo and echo always, upstream when a
+    URL is configured, and ``config.source`` when it is ``module:callable``.
+
+    An application that brings its own sources passes them to ``make_app``
+    instead (``{**default_sources(config), "mine": mine}`` keeps these)."""
+    sources: dict[str, Source] = {
         "demo": functools.partial(demo, delay=config.token_delay),
         "echo": functools.partial(echo, delay=config.token_delay),
     }
@@ -129,6 +108,14 @@ def default_sources(config: Config) -> dict[str, SourceFactory]:
         from .upstream import upstream
 
         sources["upstream"] = functools.partial(
-            upstream, url=config.upstream, model=config.model, api_key=config.api_key
+            upstream,
+            url=config.upstream,
+            model=config.model,
+            api_key=config.api_key,
+            timeout=config.upstream_timeout,
+            connect_timeout=config.upstream_connect_timeout,
+            total_timeout=config.upstream_total_timeout or None,
         )
+    if ":" in config.source:
+        sources[config.source] = load_source(config.source)
     return sources

@@ -14,12 +14,14 @@ import inspect
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Self
 
 from tornado import httpserver, netutil, web
 
 from .app import make_app
-from .state import AppState, Config, SourceFactory
+from .config import Config
+from .sources import Source
+from .state import AppState
 from .store.base import StreamStore
 
 __all__ = ["ServerThread"]
@@ -35,7 +37,7 @@ class ServerThread:
         config: Config | None = None,
         *,
         store: StreamStore | None = None,
-        sources: Mapping[str, SourceFactory] | None = None,
+        sources: Mapping[str, Source] | None = None,
         demos: bool = True,
         name: str = "renderer server",
     ) -> None:
@@ -65,7 +67,7 @@ class ServerThread:
     def url(self, path: str = "/", scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}{path}"
 
-    def __enter__(self) -> ServerThread:
+    def __enter__(self) -> Self:
         self._thread.start()
         if not self._ready.wait(TIMEOUT) or self._error is not None:
             raise RuntimeError(f"the server did not start: {self._error}") from self._error

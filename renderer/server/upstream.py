@@ -9,7 +9,7 @@ decodes UTF-8 incrementally, so a character cut between network reads is
 still whole and invalid bytes become U+FFFD.
 
 Errors: every failure ends the iterator with
-:class:`~renderer.server.generation.SourceError`, whose message readers see, so it
+:class:`~renderer.server.sources.SourceError`, whose message readers see, so it
 is short, fixed wording plus at most the upstream's own error message
 (cleaned, truncated, the API key blanked out); never a traceback::
 
@@ -63,8 +63,7 @@ from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 from tornado.tcpclient import TCPClient
 
-from .generation import SourceError
-from .sources import Message
+from .sources import Message, SourceError
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
