@@ -17,7 +17,7 @@ import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from browser import TIMEOUT, CuttableStore, GatedSource, LiveServer, browser_sources, recorder_script
@@ -25,6 +25,9 @@ from browser import TIMEOUT, CuttableStore, GatedSource, LiveServer, browser_sou
 from renderer import render_markdown
 from renderer.server.config import Config
 from renderer.server.sources import DEMO_ANSWERS, demo, tokens
+
+if TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext, ConsoleMessage, Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,12 +43,11 @@ GATED_TEXT = DEMO_ANSWERS[0]
 def _gate_before(marker: str) -> int:
     """How many tokens of GATED_TEXT come before ``marker``."""
     end = GATED_TEXT.index(marker)
-    count = length = 0
-    for piece in tokens(GATED_TEXT):
+    length = 0
+    for count, piece in enumerate(tokens(GATED_TEXT)):
         if length + len(piece) > end:
             return count
         length += len(piece)
-        count += 1
     raise AssertionError(marker)
 
 
@@ -72,7 +74,7 @@ def server(gated: GatedSource) -> Iterator[LiveServer]:
 
 
 @pytest.fixture(scope="module")
-def reference(chromium: Any) -> Iterator[Any]:
+def reference(chromium: Any) -> Iterator[Page]:
     """A blank page of the same browser (no CSP) that parses expected HTML."""
     context = chromium.new_context()
     page = context.new_page()
@@ -83,7 +85,7 @@ def reference(chromium: Any) -> Iterator[Any]:
 class Chat:
     """The chat page in one browser context, with what the recorder saw."""
 
-    def __init__(self, context: Any, server: LiveServer, reference: Any) -> None:
+    def __init__(self, context: BrowserContext, server: LiveServer, reference: Page) -> None:
         self.context = context
         self.server = server
         self.reference = reference
@@ -91,7 +93,11 @@ class Chat:
         self.page.add_init_script(recorder_script())
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        self.page.on("console", self._on_console)
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
     def open(self, mode: str = "eventsource", source: str = "demo") -> None:
         query = f"?source={source}" + ("&mode=fetch" if mode == "fetch" else "")
@@ -111,10 +117,12 @@ class Chat:
         return self.page.wait_for_function(predicate, arg=arg, timeout=int(timeout * 1000)).json_value()
 
     def wait_state(self, n: int, *states: str) -> str:
-        return self.wait(
-            "([n, states]) => { const a = document.querySelectorAll('article.answer')[n - 1];"
-            " return a && states.includes(a.dataset.state) && a.dataset.state; }",
-            [n, list(states)],
+        return str(
+            self.wait(
+                "([n, states]) => { const a = document.querySelectorAll('article.answer')[n - 1];"
+                " return a && states.includes(a.dataset.state) && a.dataset.state; }",
+                [n, list(states)],
+            )
         )
 
     def wait_text(self, n: int, text: str) -> None:
@@ -126,16 +134,21 @@ class Chat:
     def part(self, n: int, which: str) -> str:
         """innerHTML of answer n's committed part, tail, or whole body."""
         selector = {"committed": ".answer-committed", "tail": ".answer-tail", "body": ".answer-body"}[which]
-        return self.page.evaluate(
-            "([n, s]) => document.querySelectorAll('article.answer')[n - 1].querySelector(s).innerHTML", [n, selector]
+        return str(
+            self.page.evaluate(
+                "([n, s]) => document.querySelectorAll('article.answer')[n - 1].querySelector(s).innerHTML",
+                [n, selector],
+            )
         )
 
     def attribute(self, n: int, selector: str, name: str) -> str | None:
-        return self.page.evaluate(
+        value = self.page.evaluate(
             "([n, s, a]) => { const x = document.querySelectorAll('article.answer')[n - 1];"
             " const e = s ? x.querySelector(s) : x; return e && e.getAttribute(a); }",
             [n, selector, name],
         )
+        assert value is None or isinstance(value, str), value
+        return value
 
     def record(self) -> dict[str, Any]:
         return self.page.evaluate("window.__rec")  # type: ignore[no-any-return]
@@ -162,7 +175,7 @@ class Chat:
 
 
 @pytest.fixture
-def chat(chromium: Any, server: LiveServer, reference: Any) -> Iterator[Chat]:
+def chat(chromium: Any, server: LiveServer, reference: Page) -> Iterator[Chat]:
     context = chromium.new_context(viewport={"width": 1000, "height": 760})
     try:
         yield Chat(context, server, reference)
@@ -269,6 +282,7 @@ def test_hostile_messages_run_no_script_and_never_show_anything_outside_the_allo
     answers = []
     for param in PAYLOADS:
         (payload,) = param.values
+        assert isinstance(payload, str)
         n = chat.ask(payload)
         state = chat.wait_state(n, "done", "cancelled", "error")
         answers.append((param.id, payload, n, state))
@@ -442,6 +456,7 @@ def test_the_log_follows_the_answer_until_the_reader_scrolls_up(chat: Chat, gate
 
     # The reader scrolls up with the wheel: the page stops following.
     box = chat.page.locator("#log").bounding_box()
+    assert box is not None
     chat.page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     bottom = chat.page.evaluate("document.getElementById('log').scrollTop")
     chat.page.mouse.wheel(0, -150)
