@@ -8,6 +8,7 @@ names a chunking that can be rebuilt exactly (the label says which).
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ def cut(text: str, size: int) -> tuple[str, ...]:
 def cut_at(text: str, positions: Sequence[int]) -> tuple[str, ...]:
     """Cut ``text`` at the given offsets (any order, duplicates give empty chunks)."""
     bounds = [0, *sorted(positions), len(text)]
-    return tuple(text[a:b] for a, b in zip(bounds, bounds[1:]))
+    return tuple(text[a:b] for a, b in itertools.pairwise(bounds))
 
 
 def random_chunks(text: str, rng: random.Random) -> tuple[str, ...]:
@@ -130,7 +131,7 @@ def shrink(chunks: Sequence[str], fails: Callable[[Sequence[str]], bool]) -> tup
     while merged and len(current) > 1:
         merged = False
         for i in range(len(current) - 1):
-            candidate = current[:i] + [current[i] + current[i + 1]] + current[i + 2 :]
+            candidate = [*current[:i], current[i] + current[i + 1], *current[i + 2 :]]
             if fails(candidate):
                 current = candidate
                 merged = True

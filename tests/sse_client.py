@@ -139,9 +139,8 @@ class SSEParser:
             if "\0" not in value:
                 self.last_event_id = value
                 self._id_field = True
-        elif name == "retry":
-            if value and value.isascii() and value.isdigit():
-                self.retry = int(value)
+        elif name == "retry" and value and value.isascii() and value.isdigit():
+            self.retry = int(value)
         # any other field is ignored
 
     def _dispatch(self, events: list[SSEEvent]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def outcomes(case_id: str) -> list[Outcome]:
     return result
 
 
-def streamed_html(chunks: tuple[str, ...] | list[str]) -> str | None:
+def streamed_html(chunks: Sequence[str]) -> str | None:
     """The final HTML of a stream, or None if the engine raised."""
     try:
         return stream(chunks).document.html
@@ -136,7 +137,7 @@ def test_the_tail_is_empty_after_close(case_id: str) -> None:
         first = bad[0]
         assert first.run is not None
 
-        def tail_left(chunks: tuple[str, ...] | list[str]) -> bool:
+        def tail_left(chunks: Sequence[str]) -> bool:
             try:
                 return stream(chunks).document.tail != ""
             except Exception:

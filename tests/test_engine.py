@@ -353,7 +353,7 @@ def test_feeds_within_the_interval_are_buffered_until_flush() -> None:
     clock.now += 0.04
     assert stream.feed("\n\nNext") == []
     forced = stream.flush()
-    assert [op.kind for op in forced][0] == "block"
+    assert forced[0].kind == "block"
     for op in forced:
         document.apply(op)
     assert document.committed == "<p>Hello world</p>\n"
@@ -498,7 +498,7 @@ def test_once_a_heading_is_shown_it_stays_a_heading(text: str) -> None:
     for size in (1, 2, 3):
         shown = run(cut(text, size)).shown()
         counts = [len(HEADING.findall(state)) for state in shown]
-        assert counts == sorted(counts), list(zip(counts, shown))
+        assert counts == sorted(counts), list(zip(counts, shown, strict=True))
 
 
 def test_a_setext_heading_is_a_paragraph_until_its_underline_is_complete() -> None:

@@ -167,7 +167,12 @@ def in_browser(server: HarnessServer, test: Callable[[Any], None]) -> None:
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             problems: list[str] = []
-            page.on("dialog", lambda dialog: (problems.append(f"dialog {dialog.message}"), dialog.dismiss()))
+
+            def on_dialog(dialog: Any) -> None:
+                problems.append(f"dialog {dialog.message}")
+                dialog.dismiss()
+
+            page.on("dialog", on_dialog)
             page.on("pageerror", lambda error: problems.append(f"page error {error}"))
             page.add_init_script(WATCH_JS)
             page.goto(server.url("/sanitize"))

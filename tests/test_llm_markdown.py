@@ -10,7 +10,6 @@ convergence invariant and a clean allowlist at every state a reader sees.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from chunking import cut, cut_at, stream
 from hypothesis import HealthCheck, given, note, settings
@@ -18,8 +17,6 @@ from hypothesis import strategies as st
 
 from renderer import render_markdown
 from renderer.sanitizer.clean import check_allowlist
-
-Draw = Any  # hypothesis' draw callable; its precise type is private
 
 MAX_EXAMPLES = int(os.environ.get("LLM_MARKDOWN_EXAMPLES", "150"))
 """Kept moderate for the suite's sake; raise it for a long hunt."""
@@ -166,7 +163,7 @@ def words(n_max: int = 8) -> st.SearchStrategy[str]:
 
 
 @st.composite
-def inline(draw: Draw, depth: int = 0) -> str:
+def inline(draw: st.DrawFn, depth: int = 0) -> str:
     """One inline construct, possibly nesting another."""
     inner = draw(inline(depth + 1)) if depth < 2 and draw(st.booleans()) else draw(words(4))
     kind = draw(
@@ -261,13 +258,13 @@ def line(min_size: int = 1, max_size: int = 6) -> st.SearchStrategy[str]:
 
 
 @st.composite
-def paragraph(draw: Draw) -> str:
+def paragraph(draw: st.DrawFn) -> str:
     """One to three lines of prose."""
     return "\n".join(draw(st.lists(line(), min_size=1, max_size=3)))
 
 
 @st.composite
-def heading(draw: Draw) -> str:
+def heading(draw: st.DrawFn) -> str:
     """An ATX or setext heading."""
     text = draw(line(1, 3))
     style = draw(st.sampled_from(("atx", "atx", "atx_closed", "setext1", "setext2")))
@@ -284,7 +281,7 @@ def heading(draw: Draw) -> str:
 
 
 @st.composite
-def fenced_code(draw: Draw, closed: bool = True) -> str:
+def fenced_code(draw: st.DrawFn, closed: bool = True) -> str:
     """A fenced code block, with blank lines inside; unclosed if asked."""
     fence = draw(st.sampled_from(("```", "````", "~~~")))
     info = draw(st.sampled_from(("", "python", "js", "html", "text {.class}", "diff")))
@@ -297,14 +294,14 @@ def fenced_code(draw: Draw, closed: bool = True) -> str:
 
 
 @st.composite
-def indented_code(draw: Draw) -> str:
+def indented_code(draw: st.DrawFn) -> str:
     """An indented code block."""
     body = draw(st.lists(st.sampled_from(CODE_LINES[:5]), min_size=1, max_size=4))
     return "\n".join("    " + ln if ln else "" for ln in body).strip("\n") or "    x"
 
 
 @st.composite
-def table(draw: Draw) -> str:
+def table(draw: st.DrawFn) -> str:
     """A GFM table, sometimes ragged."""
     columns = draw(st.integers(1, 4))
     align = st.sampled_from(("---", ":--", "--:", ":-:", "-"))
@@ -322,7 +319,7 @@ def table(draw: Draw) -> str:
 
 
 @st.composite
-def reference_definition(draw: Draw) -> str:
+def reference_definition(draw: st.DrawFn) -> str:
     """A link reference definition (before or after its use, as it falls)."""
     label = draw(st.sampled_from(LABELS))
     url = draw(st.sampled_from(SAFE_URLS + HOSTILE_URLS[:2]))
@@ -331,7 +328,7 @@ def reference_definition(draw: Draw) -> str:
 
 
 @st.composite
-def list_block(draw: Draw, depth: int = 0) -> str:
+def list_block(draw: st.DrawFn, depth: int = 0) -> str:
     """A bullet or ordered list, tight or loose, possibly nested."""
     ordered = draw(st.booleans())
     loose = draw(st.integers(0, 3)) == 0
@@ -355,7 +352,7 @@ def list_block(draw: Draw, depth: int = 0) -> str:
 
 
 @st.composite
-def blockquote(draw: Draw, depth: int = 0) -> str:
+def blockquote(draw: st.DrawFn, depth: int = 0) -> str:
     """A blockquote holding a few blocks, lazily continued now and then."""
     inner = draw(st.lists(block(depth + 1), min_size=1, max_size=3))
     body = "\n\n".join(inner)
@@ -385,7 +382,7 @@ def block(depth: int = 0) -> st.SearchStrategy[str]:
 
 
 @st.composite
-def documents(draw: Draw) -> str:
+def documents(draw: st.DrawFn) -> str:
     """A whole answer: blocks separated by blank lines (or not), maybe cut short."""
     blocks = draw(st.lists(block(), min_size=1, max_size=8))
     ending = draw(st.sampled_from(("newline", "none", "unclosed_fence", "blank_lines")))
@@ -403,7 +400,7 @@ def documents(draw: Draw) -> str:
 
 
 @st.composite
-def chunked_documents(draw: Draw) -> tuple[str, tuple[str, ...]]:
+def chunked_documents(draw: st.DrawFn) -> tuple[str, tuple[str, ...]]:
     """A document and a way of cutting it, mostly token-sized pieces."""
     text = draw(documents())
     if draw(st.booleans()):
@@ -469,7 +466,7 @@ SOUP = (
 
 
 @st.composite
-def chunked_soup(draw: Draw) -> tuple[str, tuple[str, ...]]:
+def chunked_soup(draw: st.DrawFn) -> tuple[str, tuple[str, ...]]:
     """Short texts made of syntax fragments, CR and NUL included, cut anywhere:
     where the documents above are plausible, these reach the odd corners."""
     text = "".join(draw(st.lists(st.sampled_from(SOUP), max_size=60)))

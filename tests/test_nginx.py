@@ -201,7 +201,7 @@ async def next_events(response: RawResponse, parser: SSEParser, timeout: float =
 
 
 async def rest(response: RawResponse, parser: SSEParser) -> list[SSEEvent]:
-    events = []
+    events: list[SSEEvent] = []
     while True:
         chunk = await response.read_chunk()
         if not chunk:
@@ -308,6 +308,7 @@ def test_control_a_buffering_proxy_holds_the_first_event_back(
     on and proxy buffering on (the renderer's X-Accel-Buffering ignored),
     nothing of the response arrives while the answer waits, and all of it,
     compressed, once the answer ends."""
+    stream_id = ""  # set by test(), read by first_events()
 
     async def first_events() -> tuple[RawResponse, zlib._Decompress, SSEParser, list[SSEEvent]]:
         response = await RawResponse.open(
@@ -338,5 +339,4 @@ def test_control_a_buffering_proxy_holds_the_first_event_back(
         events += parser.feed(decompress.decompress(rest) + decompress.flush()) + parser.close()
         assert assemble([event.as_dict() for event in events]) == render_markdown(MESSAGE)
 
-    stream_id = ""
     run(test())

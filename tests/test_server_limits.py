@@ -278,7 +278,7 @@ def test_cancel_ends_a_live_stream_with_done_cancelled_and_keeps_what_was_genera
         sid = await post_chat(server, LONG_ANSWER, source="gated")
         await server.acall(lambda: control.answers[0].wait_paused())
         reading = asyncio.ensure_future(read_sse(server.port, f"/api/streams/{sid}/events"))
-        await server.until(lambda: server.state.store.subscriptions == 1, "the reader to subscribe")
+        await server.until(lambda: server.memory_store.subscriptions == 1, "the reader to subscribe")
         response = await fetch(server.url(f"/api/streams/{sid}/cancel"), "POST", body=b"")
         assert response.code == 202
         assert json.loads(response.body) == {"id": sid, "cancelled": True}
@@ -302,7 +302,7 @@ def test_a_reader_that_leaves_does_not_stop_generation() -> None:
         await server.acall(lambda: control.answers[0].wait_paused())
         first = await read_sse(server.port, f"/api/streams/{sid}/events", limit=1)
         assert first.events
-        await server.until(lambda: server.state.store.subscriptions == 0, "the reader to be noticed gone")
+        await server.until(lambda: server.memory_store.subscriptions == 0, "the reader to be noticed gone")
         await server.acall(lambda: control.answers[0].released.set())
         whole = await read_sse(server.port, f"/api/streams/{sid}/events")
         assert json.loads(whole.events[-1].data) == {"reason": "complete"}

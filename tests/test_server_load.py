@@ -81,7 +81,7 @@ def test_a_reader_that_stops_reading_is_cut_off_while_99_others_get_the_answer()
     expected = render_markdown(LONG_ANSWER)
 
     async def test(server: ServerThread) -> None:
-        store, metrics = server.state.store, server.state.metrics
+        store, metrics = server.memory_store, server.state.metrics
         assert await metric(server, "renderer_slow_readers_cut_off_total") == 0
         sid = await post_chat(server, "the long answer, please", source="paragraphs")
         path = f"/api/streams/{sid}/events"
@@ -113,7 +113,7 @@ def test_a_reader_that_is_cut_off_is_let_go() -> None:
     config = Config(token_delay=0, max_pending=4, heartbeat=30)
 
     async def test(server: ServerThread) -> None:
-        store, metrics = server.state.store, server.state.metrics
+        store, metrics = server.memory_store, server.state.metrics
         sid = await post_chat(server, "the long answer, please", source="paragraphs")
         baseline = await server.tasks()
         stuck = await open_stuck_reader(server.port, f"/api/streams/{sid}/events")
@@ -138,7 +138,7 @@ def test_a_thousand_readers_that_come_and_go_leave_nothing_behind() -> None:
     cycles, concurrency = 1000, 20
 
     async def test(server: ServerThread) -> None:
-        store, metrics = server.state.store, server.state.metrics
+        store, metrics = server.memory_store, server.state.metrics
         sid = await post_chat(server, "the long answer, please", source="gated")
         await server.acall(lambda: control.answers[0].wait_paused())
         path = f"/api/streams/{sid}/events"

@@ -8,6 +8,7 @@ rules, since the server tests trust it.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -191,7 +192,7 @@ NAMES = st.text(st.characters(blacklist_characters="\r\n\0"), max_size=8)
 def chunked(draw: st.DrawFn, payload: bytes) -> list[bytes]:
     cuts = sorted(draw(st.lists(st.integers(0, len(payload)), max_size=8)))
     bounds = [0, *cuts, len(payload)]
-    return [payload[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [payload[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -222,7 +222,7 @@ def test_slots_are_written_in_the_order_they_complete_or_in_document_order(
                 await response.close()
         assert gates.completed == list(completion)
         assert patch_targets(body) == written
-        for slot_id, name in zip(("rs1", "rs2", "rs3"), "abc"):
+        for slot_id, name in zip(("rs1", "rs2", "rs3"), "abc", strict=True):
             nonce = served.pages[0].nonce
             swap = f'<template for="{slot_id}"><p id="{name}-content">{name}</p></template><script nonce="{nonce}">$RS("{slot_id}")</script>'
             assert swap in body

@@ -832,7 +832,9 @@ def format_report(report: Report) -> list[str]:
 
     def line(cells: Sequence[str]) -> str:
         first = cells[0].ljust(widths[0])
-        return "  ".join([first, *(cell.rjust(width) for cell, width in zip(cells[1:], widths[1:]))]).rstrip()
+        return "  ".join(
+            [first, *(cell.rjust(width) for cell, width in zip(cells[1:], widths[1:], strict=True))]
+        ).rstrip()
 
     def span(label: str, first: int, last: int) -> str:
         """label centred in dashes over columns first..last."""

@@ -79,11 +79,10 @@ def html_block(state: StateBlock, start_line: int, end_line: int, silent: bool) 
     if not state.src.startswith("<", pos):
         return False
     line_text = state.src[pos:maximum]
-    for opening, closing, interrupts in _HTML_SEQUENCES:
-        if opening.search(line_text):
-            break
-    else:
+    sequence = next((entry for entry in _HTML_SEQUENCES if entry[0].search(line_text)), None)
+    if sequence is None:
         return False
+    _, closing, interrupts = sequence
     if silent:
         return interrupts
 

@@ -126,7 +126,7 @@ def splice_sentences(parts: Sequence[str], sources: Sequence[str]) -> str | None
     """Join sentences rendered as paragraphs into one paragraph, putting back
     the spaces each source ended with; ``None`` if one is not a paragraph."""
     joined = []
-    for index, (html, source) in enumerate(zip(parts, sources)):
+    for index, (html, source) in enumerate(zip(parts, sources, strict=True)):
         if not html.startswith("<p>") or not html.endswith("</p>\n") or html.count("<p>") != 1:
             return None
         if index > 0:

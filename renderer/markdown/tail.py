@@ -11,6 +11,7 @@ so only blocks holding author HTML go through the sanitizer.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -79,7 +80,7 @@ class TailPreview:
         """A list or table: complete items from the cache, the last one
         rendered now, spliced together."""
         cuts = [cut for cut in split.cuts if cut < len(source)]
-        items = [split.prefix + source[start:end] for start, end in zip(cuts, cuts[1:] + [len(source)])]
+        items = [split.prefix + source[start:end] for start, end in itertools.pairwise([*cuts, len(source)])]
         if not items:
             return None
         parts = [self._cached(item, env) for item in items[:-1]]
@@ -91,7 +92,7 @@ class TailPreview:
         cache, only the last one is rendered now."""
         cuts = sentence_cuts(line)
         if len(cuts) > 1:
-            sources = [line[start:end] for start, end in zip(cuts, cuts[1:] + [len(line)])]
+            sources = [line[start:end] for start, end in itertools.pairwise([*cuts, len(line)])]
             parts = [self._cached(sources[0], env)]
             parts += [self._cached(source, env, self._render_sentence) for source in sources[1:-1]]
             parts.append(self._render_sentence(sources[-1], env))

@@ -531,7 +531,7 @@ class Suspense:
         newly = [
             child
             for child in slot.children
-            if not child.placed and not child.settled and self._place(child, content, slot.key + (slot.unsent,))
+            if not child.placed and not child.settled and self._place(child, content, (*slot.key, slot.unsent))
         ]
         nonce = self.nonce
         rules = _rules(newly)
@@ -548,7 +548,7 @@ class Suspense:
         if position < 0:
             return False
         slot.placed = True
-        slot.key = key + (position,)
+        slot.key = (*key, position)
         self._wake.set()
         return True
 
