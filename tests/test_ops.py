@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from renderer import MarkdownStream, assemble
-from renderer.markdown.ops import Document, Op, apply_append, diff_tail, split_open
+from renderer.markdown.ops import Document, Op, Tail, apply_append, diff_tail, split_open
 from renderer.markdown.render import render_markdown
 
 # --- Document and assemble ------------------------------------------------
@@ -67,6 +67,43 @@ def test_document_applies_each_op_kind(ops: list[Op], committed: str, tail: str)
     assert document.tail == tail
     assert document.html == committed + tail
     assert assemble(ops) == committed + tail
+
+
+# --- Tail: the state machine every keeper of an answer shares ---------------
+
+
+@pytest.mark.parametrize(
+    ("before", "op", "after", "logged"),
+    [
+        pytest.param("<p>t</p>\n", Op("block", "<p>a</p>\n"), "<p>t</p>\n", Op("block", "<p>a</p>\n"), id="block"),
+        pytest.param("<p>t</p>\n", Op("tail", "<p>u</p>\n"), "<p>u</p>\n", None, id="tail"),
+        pytest.param("<p>t</p>\n", Op("tail", ""), "", None, id="empty-tail"),
+        pytest.param("<p>t</p>\n", Op("append", "u"), "<p>tu</p>\n", None, id="append"),
+        pytest.param("<p>t</p>\n", Op("commit"), "", Op("block", "<p>t</p>\n"), id="commit-is-the-block-it-made"),
+        pytest.param("", Op("commit"), "", Op("block", ""), id="commit-of-no-tail"),
+        pytest.param("<p>t</p>\n", Op("replace", "<p>all</p>\n"), "", Op("replace", "<p>all</p>\n"), id="replace"),
+    ],
+)
+def test_tail_applies_an_op_and_says_what_it_does_to_committed_html(
+    before: str, op: Op, after: str, logged: Op | None
+) -> None:
+    tail = Tail(before)
+    assert tail.apply(op.kind, op.html) == logged
+    assert tail.html == after
+
+
+@pytest.mark.parametrize(
+    ("kind", "html"),
+    [
+        pytest.param("append", "</div>", id="append-that-does-not-fit"),
+        pytest.param("done", "{}", id="not-an-op"),
+    ],
+)
+def test_tail_refuses_with_value_error_and_stays_as_it_was(kind: str, html: str) -> None:
+    tail = Tail("<p>t</p>\n")
+    with pytest.raises(ValueError):
+        tail.apply(kind, html)
+    assert tail.html == "<p>t</p>\n"
 
 
 def test_assemble_accepts_sse_event_dicts_and_ignores_error_and_done() -> None:

@@ -16,8 +16,19 @@ from redis_server import RedisServer, redis_server_or_skip
 from store_helpers import DONE, EXPECTED, OPS, WAIT, Stores, as_dicts, caught_up, drain, until
 
 from renderer import assemble
-from renderer.server.store import Event, SlowReader, StreamNotFound
-from renderer.server.store.memory import StoreFull
+from renderer.server.store import (
+    BadEventId,
+    Event,
+    MemoryStore,
+    SlowReader,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+    StreamEnded,
+    StreamNotFound,
+    StreamStore,
+    Subscription,
+)
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +266,22 @@ def test_nothing_may_be_published_after_done(stores: Stores) -> None:
         store = stores.make()
         sid = await store.create()
         await store.publish(sid, "done", DONE)
-        with pytest.raises(ValueError):
+        with pytest.raises(StreamEnded):
             await store.publish(sid, "block", "<p>late</p>")
+
+    stores.run(test)
+
+
+def test_an_append_that_does_not_fit_the_tail_is_refused_and_changes_nothing(stores: Stores) -> None:
+    async def test() -> None:
+        store = stores.make()
+        sid = await store.create()
+        await store.publish(sid, "tail", "<p>a</p>\n")
+        with pytest.raises(ValueError):
+            await store.publish(sid, "append", "</div>")
+        await store.publish(sid, "append", "b")
+        commit = await store.publish(sid, "commit", "")
+        assert (await store.read(sid))[0] == [Event("block", "<p>ab</p>\n", commit.id)]
 
     stores.run(test)
 
@@ -336,19 +361,57 @@ MALFORMED_EVERYWHERE = [
 
 @pytest.mark.parametrize("bad_id", MALFORMED_EVERYWHERE)
 @pytest.mark.parametrize("method", ["subscribe", "read", "is_done"])
-def test_malformed_ids_are_value_errors(stores: Stores, bad_id: str, method: str) -> None:
+def test_malformed_ids_are_bad_event_ids(stores: Stores, bad_id: str, method: str) -> None:
     async def test() -> None:
         store = stores.make()
         sid = await store.create()
         await store.publish(sid, "block", "<p>1</p>")
-        with pytest.raises(ValueError):
+        with pytest.raises(BadEventId):
             await getattr(store, method)(sid, bad_id)
         await store.publish(sid, "done", DONE)
-        with pytest.raises(ValueError):
+        with pytest.raises(BadEventId):
             await getattr(store, method)(sid, bad_id)
         assert store.subscriptions == 0
 
     stores.run(test)
+
+
+@pytest.mark.parametrize("method", ["subscribe", "read", "is_done"])
+def test_an_unknown_stream_is_stream_not_found_whatever_the_id(stores: Stores, method: str) -> None:
+    async def test() -> None:
+        store = stores.make()
+        with pytest.raises(StreamNotFound):
+            await getattr(store, method)("nope", "abc")
+
+    stores.run(test)
+
+
+# --- the errors and the interface ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "standard"),
+    [
+        pytest.param(StreamNotFound, KeyError, id="not-found-is-a-key-error"),
+        pytest.param(BadEventId, ValueError, id="bad-id-is-a-value-error"),
+        pytest.param(StreamEnded, ValueError, id="ended-is-a-value-error"),
+        pytest.param(StoreFull, Exception, id="full"),
+        pytest.param(StoreUnavailable, Exception, id="unavailable"),
+        pytest.param(SlowReader, Exception, id="slow-reader"),
+    ],
+)
+def test_every_store_error_is_a_store_error_and_subclasses_the_standard_one_it_means(
+    error: type[Exception], standard: type[Exception]
+) -> None:
+    assert issubclass(error, StoreError) and issubclass(error, standard)
+
+
+def test_the_interfaces_are_abstract_and_the_memory_store_implements_them() -> None:
+    with pytest.raises(TypeError, match="abstract"):
+        StreamStore()  # type: ignore[abstract]
+    with pytest.raises(TypeError, match="abstract"):
+        Subscription()  # type: ignore[abstract]
+    assert isinstance(MemoryStore(), StreamStore)
 
 
 # --- subscriptions are freed --------------------------------------------------------------

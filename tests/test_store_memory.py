@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from renderer import MarkdownStream, assemble
-from renderer.server.store import Event, MemoryStore, SlowReader, StreamNotFound
+from renderer.server.store import BadEventId, Event, MemoryStore, SlowReader, StreamNotFound
 
 DONE = json.dumps({"reason": "complete"})
 
@@ -217,7 +217,7 @@ def test_is_done_refuses_a_malformed_id_on_a_live_stream() -> None:
     async def test() -> None:
         store = MemoryStore()
         sid = await store.create()
-        with pytest.raises(ValueError):
+        with pytest.raises(BadEventId):
             await store.is_done(sid, "abc")
 
     run(test)

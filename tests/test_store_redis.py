@@ -24,7 +24,7 @@ redis_server_or_skip()
 from store_helpers import DONE, EXPECTED, OPS, WAIT, Stores, as_dicts, caught_up, close_all, drain, until  # noqa: E402
 
 from renderer import assemble  # noqa: E402
-from renderer.server.store import StreamNotFound  # noqa: E402
+from renderer.server.store import BadEventId, StoreUnavailable, StreamNotFound  # noqa: E402
 from renderer.server.store.redis import RedisStore, parse_id  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def redis_stores(redis_url: str) -> Stores:
     ],
 )
 def test_redis_ids_must_be_entry_ids(bad_id: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(BadEventId):
         parse_id(bad_id)
 
 
@@ -211,6 +211,35 @@ def test_redis_that_stays_down_ends_readers_with_an_error_and_health_says_so() -
             assert b.followers == 0 and b.subscriptions == 0
         finally:
             await close_all([a, b])
+
+    with RedisServer() as server:
+        asyncio.run(asyncio.wait_for(test(server), 20))
+
+
+@pytest.mark.parametrize("method", ["create", "publish", "subscribe", "read", "is_done", "cancel"])
+def test_calls_while_redis_is_down_raise_store_unavailable_not_a_redis_error(method: str) -> None:
+    async def test(server: RedisServer) -> None:
+        store = RedisStore(server.url)
+        try:
+            sid = await store.create()
+            first = await store.publish(sid, "block", "<p>1</p>")
+            await asyncio.to_thread(server.stop)
+            calls = {
+                "create": lambda: store.create(),
+                "publish": lambda: store.publish(sid, "block", "<p>2</p>"),
+                "subscribe": lambda: store.subscribe(sid, first.id),
+                "read": lambda: store.read(sid, first.id),
+                "is_done": lambda: store.is_done(sid, first.id),
+                "cancel": lambda: store.cancel(sid),
+            }
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await calls[method]()
+            assert time.monotonic() - started < 10
+            assert not await store.health()
+            assert store.subscriptions == 0
+        finally:
+            await close_all([store])
 
     with RedisServer() as server:
         asyncio.run(asyncio.wait_for(test(server), 20))

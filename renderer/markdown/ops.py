@@ -18,6 +18,13 @@ commit   the tail, as it is, becomes committed; the tail becomes ``""``
 
 ``append`` and ``commit`` exist so that a growing code block, list or table
 costs bytes in proportion to what is new, not to its whole size.
+
+:class:`Tail` is this table as code, written once: whoever keeps an answer
+(the reference :class:`Document`, a stream store, a store's reader) applies
+ops through it.  It keeps the tail and says what each op does to the
+committed part, which a store keeps as a log: a ``commit`` is logged as the
+``block`` it made, since a reader resuming later may not hold the tail it
+promoted.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Document", "Op", "OpKind", "apply_append", "assemble", "diff_tail", "split_open"]
+__all__ = ["OP_KINDS", "Document", "Op", "OpKind", "Tail", "apply_append", "assemble", "diff_tail", "split_open"]
 
 OpKind = Literal["block", "tail", "replace", "append", "commit"]
 OP_KINDS: frozenset[str] = frozenset({"block", "tail", "replace", "append", "commit"})
@@ -126,7 +133,7 @@ def apply_append(tail: str, html: str) -> str:
         raise ValueError("append closes an element inside it that it did not open")
     # Elements re-opened where they were closed keep their end tag's
     # whitespace (``</li>\\n``); new ones are closed without any.
-    reopened = [unit for unit in reversed(units[:popped])]
+    reopened = list(reversed(units[:popped]))
     closing = [
         reopened[index][1] if index < len(reopened) and reopened[index][0] == name else f"</{name}>"
         for index, name in enumerate(opened)
@@ -176,12 +183,50 @@ def diff_tail(old: str, new: str) -> list[Op]:
     return [Op("tail", new)]
 
 
+class Tail:
+    """An answer's in-progress tail, and what each op does to the answer.
+
+    Holds only the tail: the committed part is the caller's to keep (a
+    ``Document`` joins it; a store keeps it as a log of ops), so ``apply``
+    returns what the op does to it.
+    """
+
+    __slots__ = ("html",)
+
+    def __init__(self, html: str = "") -> None:
+        self.html = html
+        """The tail's current HTML (``""``: no tail)."""
+
+    def apply(self, kind: str, html: str) -> Op | None:
+        """Apply one op to the tail; returns what it does to the committed
+        part, as a ``block`` (append) or ``replace`` op, or ``None`` when only
+        the tail changed.  A ``commit`` returns the ``block`` it made.
+
+        An unknown kind, or an ``append`` that does not fit the tail, is a
+        ``ValueError`` and leaves the tail as it was."""
+        if kind == "tail":
+            self.html = html
+        elif kind == "append":
+            self.html = apply_append(self.html, html)
+        elif kind == "block":
+            return Op("block", html)
+        elif kind == "commit":
+            block, self.html = self.html, ""
+            return Op("block", block)
+        elif kind == "replace":
+            self.html = ""
+            return Op("replace", html)
+        else:
+            raise ValueError(f"unknown op kind: {kind!r}")
+        return None
+
+
 class Document:
     """Applies ops in order, as a client does: the reference semantics."""
 
     def __init__(self) -> None:
         self._committed: list[str] = []
-        self.tail = ""
+        self._tail = Tail()
 
     @property
     def committed(self) -> str:
@@ -191,27 +236,24 @@ class Document:
         return self._committed[0] if self._committed else ""
 
     @property
+    def tail(self) -> str:
+        """The in-progress tail."""
+        return self._tail.html
+
+    @property
     def html(self) -> str:
         """What the answer shows now: committed plus tail."""
         return self.committed + self.tail
 
     def apply(self, op: Op) -> None:
         """Apply one op; an unknown kind is a ``ValueError``."""
-        kind, html = op.kind, op.html
-        if kind == "block":
-            self._committed.append(html)
-        elif kind == "tail":
-            self.tail = html
-        elif kind == "replace":
-            self._committed = [html]
-            self.tail = ""
-        elif kind == "append":
-            self.tail = apply_append(self.tail, html)
-        elif kind == "commit":
-            self._committed.append(self.tail)
-            self.tail = ""
+        done = self._tail.apply(op.kind, op.html)
+        if done is None:
+            return
+        if done.kind == "replace":
+            self._committed = [done.html]
         else:
-            raise ValueError(f"unknown op kind: {kind!r}")
+            self._committed.append(done.html)
 
 
 def _as_op(item: Op | Mapping[str, str]) -> Op | None:

@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import math
-import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -20,8 +19,16 @@ from tornado import iostream, web, websocket
 from . import sse
 from .sources import Message
 from .state import AppState
-from .store.base import Event, SlowReader, StreamNotFound, Subscription
-from .store.memory import StoreFull
+from .store.base import (
+    BadEventId,
+    Event,
+    SlowReader,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+    StreamNotFound,
+    Subscription,
+)
 
 __all__ = [
     "CancelHandler",
@@ -57,24 +64,37 @@ class APIError(web.HTTPError):
 STORE_RETRY_AFTER = 2
 """Seconds a client is told to wait when the stream store is unreachable."""
 
+STORE_ERRORS: tuple[tuple[type[StoreError], int, str, int | None], ...] = (
+    (StreamNotFound, 404, "unknown stream", None),
+    (BadEventId, 400, "malformed event id (Last-Event-ID, lastEventId or after)", None),
+    (StoreFull, 503, "too many answers in progress", 5),
+    (StoreUnavailable, 503, "the stream store is unavailable; retry later", STORE_RETRY_AFTER),
+)
+"""How store errors reach a client: status, message, ``Retry-After``.  The
+one place they are mapped; handlers let them propagate.  Messages are fixed:
+a store's own message may quote client input or name its backend."""
 
-def store_unavailable(error: BaseException | None) -> bool:
-    """Whether ``error`` says the stream store is unreachable (Redis down or
-    restarting).  The redis package is looked up only if something imported
-    it already (the Redis store did), so the memory store never needs it."""
-    exceptions = sys.modules.get("redis.exceptions")
-    if error is None or exceptions is None:
-        return False
-    return isinstance(error, (exceptions.ConnectionError, exceptions.TimeoutError))
+
+def store_error(error: BaseException | None) -> APIError | None:
+    """The answer to a client for a store error (``None``: not one of those)."""
+    for kind, status, message, retry_after in STORE_ERRORS:
+        if isinstance(error, kind):
+            return APIError(status, message, retry_after=retry_after)
+    return None
 
 
 class JSONErrors(web.RequestHandler):
-    """Errors as JSON ``{"error": ...}``, never a page or a stack trace; an
-    unreachable store is a 503 with ``Retry-After``, not a 500."""
+    """Errors as JSON ``{"error": ...}``, never a page or a stack trace.
+    Store errors are answered as ``STORE_ERRORS`` says (an unreachable store
+    is a 503 with ``Retry-After``, not a 500)."""
 
     def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
-        if store_unavailable(value):
-            logger.warning("%s %s: the stream store is unreachable: %s", self.request.method, self.request.uri, value)
+        if isinstance(value, StoreUnavailable):
+            logger.warning("%s %s: %s", self.request.method, self.request.uri, value)
+            return
+        answer = store_error(value)
+        if answer is not None:  # logged as the HTTPError it becomes, without a traceback
+            super().log_exception(type(answer), answer, None)
             return
         super().log_exception(typ, value, tb)
 
@@ -82,11 +102,11 @@ class JSONErrors(web.RequestHandler):
         message = self._reason
         exc_info = kwargs.get("exc_info")
         error = exc_info[1] if exc_info is not None else None
-        if store_unavailable(error):
-            message = "the stream store is unavailable; retry later"
-            self.set_status(503)
-            self.set_header("Retry-After", str(STORE_RETRY_AFTER))
-        elif isinstance(error, APIError):
+        answer = store_error(error)
+        if answer is not None:
+            self.set_status(answer.status_code)
+            error = answer
+        if isinstance(error, APIError):
             message = error.message
             if error.retry_after is not None:
                 # Set here: send_error clears the headers set before the error.
@@ -124,16 +144,12 @@ class JSONHandler(JSONErrors):
         return value or None
 
     async def check_stream(self, stream_id: str, after: str | None) -> bool:
-        """404 for an unknown stream, 400 for a malformed id; False (and 204)
-        when a reader that has everything reconnects after ``done``."""
-        try:
-            # is_done checks both the stream and the id; no replay read here
-            # (the subscription that follows replays once).
-            done = await self.state.store.is_done(stream_id, after)
-        except StreamNotFound:
-            self.fail(404, "unknown stream")
-        except ValueError as error:
-            self.fail(400, str(error))
+        """404 for an unknown stream, 400 for a malformed id (the store's
+        errors); False (and 204) when a reader that has everything
+        reconnects after ``done``."""
+        # is_done checks both the stream and the id; no replay read here
+        # (the subscription that follows replays once).
+        done = await self.state.store.is_done(stream_id, after)
         if after is not None and done:
             self.set_status(204)
             self.finish()
@@ -277,15 +293,9 @@ class PollHandler(JSONHandler):
         if not 0 <= wait < math.inf:
             self.fail(400, "wait must be a number of seconds >= 0")
         wait = min(wait, MAX_POLL_WAIT)
-        store = self.state.store
-        try:
-            events, done = await store.read(stream_id, after)
-            if wait and not done and not [event for event in events if event.id is not None]:
-                events, done = await self._wait(stream_id, after, wait)
-        except StreamNotFound:
-            self.fail(404, "unknown stream")
-        except ValueError as error:
-            self.fail(400, str(error))
+        events, done = await self.state.store.read(stream_id, after)
+        if wait and not done and not [event for event in events if event.id is not None]:
+            events, done = await self._wait(stream_id, after, wait)
         self.send_json({"events": [event_json(event) for event in events], "done": done})
 
     async def _wait(self, stream_id: str, after: str | None, wait: float) -> tuple[list[Event], bool]:
@@ -324,11 +334,12 @@ class StreamSocket(JSONErrors, websocket.WebSocketHandler):
         after = self.get_query_argument("lastEventId", None) or None
         try:
             self.subscription = await self.state.store.subscribe(stream_id, after)
-        except StreamNotFound:
-            self.close(4404, "unknown stream")
-            return
-        except ValueError:
-            self.close(4400, "malformed lastEventId")
+        except StoreError as error:
+            answer = store_error(error)
+            if answer is None:
+                raise
+            # After the upgrade there is no HTTP status: close with 4000 + it.
+            self.close(4000 + answer.status_code, answer.message)
             return
         self.subscription.on_cut_off = lambda: self.close(4408, "reader too slow")
         self.task = asyncio.create_task(self._send(self.subscription))
@@ -368,11 +379,8 @@ class ChatHandler(JSONBodyHandler, FollowMixin):
             self.fail(429, "too many answers in progress for this client", retry_after=5)
         if len(generations) >= config.max_streams:
             self.fail(503, "too many answers in progress", retry_after=5)
-        try:
-            source = self.state.make_source(source_name, messages)
-            stream_id = await generations.start(source, owner=owner)
-        except StoreFull:
-            self.fail(503, "too many answers in progress", retry_after=5)
+        source = self.state.make_source(source_name, messages)
+        stream_id = await generations.start(source, owner=owner)  # a full store: 503 (STORE_ERRORS)
         if "text/event-stream" in self.request.headers.get("Accept", ""):
             self.set_header("X-Stream-Id", stream_id)  # to resume with GET .../events
             self.start_event_stream()
@@ -419,10 +427,7 @@ class CancelHandler(JSONHandler):
     """``POST /api/streams/ID/cancel``: stop generating."""
 
     async def post(self, stream_id: str) -> None:
-        try:
-            cancelled = await self.state.store.cancel(stream_id)
-        except StreamNotFound:
-            self.fail(404, "unknown stream")
+        cancelled = await self.state.store.cancel(stream_id)
         self.send_json({"id": stream_id, "cancelled": cancelled}, status=202 if cancelled else 200)
 
 

@@ -1,5 +1,6 @@
 """Stream stores: where answers' events live, so that any reader can follow
-or resume any stream (see ``base`` for the contract).
+or resume any stream (see ``base`` for the contract and the errors, which are
+all a store raises).
 
 ``RedisStore`` is imported on first use, so that the package works without
 the ``redis`` package when only the memory store is used."""
@@ -8,13 +9,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import Event, SlowReader, StreamNotFound, StreamStore, Subscription
+from .base import (
+    BadEventId,
+    Event,
+    SlowReader,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+    StreamEnded,
+    StreamNotFound,
+    StreamStore,
+    Subscription,
+)
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
     from .redis import RedisStore
 
-__all__ = ["Event", "MemoryStore", "RedisStore", "SlowReader", "StreamNotFound", "StreamStore", "Subscription"]
+__all__ = [
+    "BadEventId",
+    "Event",
+    "MemoryStore",
+    "RedisStore",
+    "SlowReader",
+    "StoreError",
+    "StoreFull",
+    "StoreUnavailable",
+    "StreamEnded",
+    "StreamNotFound",
+    "StreamStore",
+    "Subscription",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -15,14 +15,23 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Protocol
 
-from ...markdown.ops import apply_append
-from .base import ID_EVENTS, TAIL_EVENTS, Event, SlowReader, StreamNotFound, StreamStore, Subscription
+from ...markdown.ops import Tail
+from .base import (
+    ID_EVENTS,
+    TAIL_EVENTS,
+    BadEventId,
+    Event,
+    SlowReader,
+    StoreFull,
+    StreamEnded,
+    StreamNotFound,
+    StreamStore,
+    Subscription,
+    apply_event,
+    replay,
+)
 
-__all__ = ["MemoryStore", "StoreFull"]
-
-
-class StoreFull(Exception):
-    """Too many live streams; try again later."""
+__all__ = ["MemoryStore", "MemorySubscription", "parse_id"]
 
 
 class _Stream:
@@ -33,7 +42,7 @@ class _Stream:
     def __init__(self) -> None:
         self.log: list[Event] = []
         self.seq = 0
-        self.tail = ""
+        self.tail = Tail()
         self.done = False
         self.subscribers: set[MemorySubscription] = set()
         self.cancel_callbacks: list[Callable[[], None]] = []
@@ -53,18 +62,18 @@ class Feed(Protocol):
     """What a ``MemorySubscription`` follows: a stream here, or a Redis
     reader's view of one (``redis.py``)."""
 
-    tail: str
+    tail: Tail
     """The current tail, which a reader behind gets instead of many updates."""
     subscribers: set[MemorySubscription]
     """Where a subscription joins on creation and leaves when closed or cut off."""
 
 
 def parse_id(event_id: str | None) -> int:
-    """An event id as this store writes them; ``ValueError`` if malformed."""
+    """An event id as this store writes them; ``BadEventId`` if malformed."""
     if event_id is None or event_id == "":
         return 0
     if not event_id.isascii() or not event_id.isdigit() or len(event_id) > 18:
-        raise ValueError(f"malformed event id: {event_id[:40]!r}")
+        raise BadEventId(f"malformed event id: {event_id[:40]!r}")
     return int(event_id)
 
 
@@ -91,7 +100,7 @@ class MemorySubscription(Subscription):
         """Queue a live event; a reader behind gets one ``tail`` for many."""
         queue = self._queue
         if event.event in TAIL_EVENTS and queue and queue[-1].event in TAIL_EVENTS:
-            queue[-1] = Event("tail", self._stream.tail)
+            queue[-1] = Event("tail", self._stream.tail.html)
         else:
             queue.append(event)
             if len(queue) > self._max_pending:
@@ -194,23 +203,13 @@ class MemoryStore(StreamStore):
     async def publish(self, stream_id: str, event: str, data: str) -> Event:
         stream = self._get(stream_id)
         if stream.done:
-            raise ValueError(f"stream {stream_id} is done")
-        if event in ID_EVENTS:
+            raise StreamEnded(f"stream {stream_id} is done")
+        published = Event(event, data, str(stream.seq + 1) if event in ID_EVENTS else None)
+        logged = apply_event(stream.tail, published)  # an append that does not fit raises here, before the id is taken
+        if published.id is not None:
             stream.seq += 1
-            published = Event(event, data, str(stream.seq))
-        else:
-            published = Event(event, data)
-        if event == "tail":
-            stream.tail = data
-        elif event == "append":
-            stream.tail = apply_append(stream.tail, data)
-        elif event == "commit":
-            stream.log.append(Event("block", stream.tail, published.id))
-            stream.tail = ""
-        else:
-            if event == "replace":
-                stream.tail = ""
-            stream.log.append(published)
+        if logged is not None:
+            stream.log.append(logged)
         if event == "done":
             stream.done = True
             stream.cancel_callbacks.clear()
@@ -220,13 +219,8 @@ class MemoryStore(StreamStore):
         return published
 
     def _replay(self, stream: _Stream, after: str | None) -> list[Event]:
-        events = list(stream.after(parse_id(after)))
-        if stream.done:
-            if after is not None:
-                events.insert(0, Event("tail", ""))  # a resuming reader may hold a stale tail
-        elif after is not None or stream.tail:
-            events.append(Event("tail", stream.tail))  # replaces a stale one
-        return events
+        log = stream.after(parse_id(after))
+        return replay(log, tail=stream.tail.html, done=stream.done, resuming=after is not None)
 
     async def subscribe(self, stream_id: str, after: str | None = None) -> MemorySubscription:
         stream = self._get(stream_id)

@@ -24,7 +24,9 @@ Per process, one reader task per stream fans out to local subscriptions
 local subscription and stops when the last leaves.  Cancel is a ``PUBLISH``
 that every store listens to.
 
-Faults: when Redis is unreachable a reader retries a few times (bounded),
+Faults: no redis-py exception leaves this module.  A call made while Redis
+is unreachable raises ``StoreUnavailable`` (see ``_store_call``); a reader
+that finds Redis unreachable retries a few times (bounded),
 then gives its subscriptions an ``error`` event and ends them; when Redis
 comes back without the stream (a restart without persistence) readers get an
 ``error`` event and end, and the stream is then unknown (``StreamNotFound``);
@@ -37,12 +39,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
 import secrets
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -51,9 +54,20 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ...markdown.ops import apply_append
-from .base import ID_EVENTS, Event, StreamNotFound, StreamStore
-from .memory import MemorySubscription, StoreFull
+from ...markdown.ops import Tail
+from .base import (
+    ID_EVENTS,
+    BadEventId,
+    Event,
+    StoreFull,
+    StoreUnavailable,
+    StreamEnded,
+    StreamNotFound,
+    StreamStore,
+    apply_event,
+    replay,
+)
+from .memory import MemorySubscription
 
 __all__ = ["RedisStore", "parse_id"]
 
@@ -61,6 +75,25 @@ logger = logging.getLogger(__name__)
 
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 """What Redis being down or restarting looks like to a client."""
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _store_call(method: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """The store's boundary, around each of its public coroutines: Redis
+    being unreachable leaves as ``StoreUnavailable``, so that nothing above
+    the store knows about redis-py."""
+
+    @functools.wraps(method)
+    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await method(*args, **kwargs)
+        except UNREACHABLE as error:
+            raise StoreUnavailable(f"Redis is unreachable: {error}") from error
+
+    return call
+
 
 _ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _MAX_PART = 2**64 - 1
@@ -120,15 +153,15 @@ STORE_UNREACHABLE = json.dumps({"message": "the stream store is unreachable"})
 
 
 def parse_id(event_id: str | None) -> tuple[int, int]:
-    """A Redis entry id as ``(ms, seq)``, for ordering; ``ValueError`` if malformed."""
+    """A Redis entry id as ``(ms, seq)``, for ordering; ``BadEventId`` if malformed."""
     if event_id is None or event_id == "":
         return (0, 0)
     match = _ID.fullmatch(event_id) if event_id.isascii() else None
     if match is None:
-        raise ValueError(f"malformed event id: {event_id[:40]!r}")
+        raise BadEventId(f"malformed event id: {event_id[:40]!r}")
     ms, seq = int(match.group(1)), int(match.group(2))
     if ms > _MAX_PART or seq > _MAX_PART:
-        raise ValueError(f"malformed event id: {event_id[:40]!r}")
+        raise BadEventId(f"malformed event id: {event_id[:40]!r}")
     return ms, seq
 
 
@@ -169,18 +202,13 @@ class _Follower:
     __slots__ = ("pos", "subscribers", "tail", "task")
 
     def __init__(self, tail: str, pos: str) -> None:
-        self.tail = tail
+        self.tail = Tail(tail)
         self.pos = pos
         self.subscribers: set[MemorySubscription] = set()
         self.task: asyncio.Task[None] | None = None
 
     def push(self, event: Event) -> None:
-        if event.event == "tail":
-            self.tail = event.data
-        elif event.event == "append":
-            self.tail = apply_append(self.tail, event.data)
-        elif event.event in ("commit", "replace"):
-            self.tail = ""
+        apply_event(self.tail, event)
         for subscription in list(self.subscribers):
             subscription.push(event)
 
@@ -259,7 +287,7 @@ class RedisStore(StreamStore):
         self._origin = secrets.token_hex(8)
         self._publish_script = self._redis.register_script(_PUBLISH)
         self._expire_script = self._redis.register_script(_EXPIRE_LEASE)
-        self._owned: dict[str, str] = {}  # live streams generated here -> their tail
+        self._owned: dict[str, Tail] = {}  # live streams generated here -> their tail
         self._followers: dict[str, _Follower] = {}
         self._cancel_callbacks: dict[str, list[Callable[[], None]]] = {}
         self._lease_task: asyncio.Task[None] | None = None
@@ -295,16 +323,6 @@ class RedisStore(StreamStore):
                 events.append(Event(kind, fields.get("d", ""), entry_id))
         return events
 
-    @staticmethod
-    def _replay(log: list[Event], meta_done: bool, tail: str, after: str | None) -> list[Event]:
-        """As the memory store: a resuming reader of a done stream first drops
-        a stale tail; of a live one, ends with the current tail."""
-        if meta_done:
-            return ([Event("tail", "")] if after is not None else []) + log
-        if after is not None or tail:
-            return [*log, Event("tail", tail)]
-        return log
-
     # --- the contract ---------------------------------------------------------
 
     @property
@@ -322,6 +340,7 @@ class RedisStore(StreamStore):
         """Redis reader tasks of this process (one per followed stream)."""
         return len(self._followers)
 
+    @_store_call
     async def create(self) -> str:
         if len(self._owned) >= self._max_live:
             raise StoreFull(f"{len(self._owned)} streams are live")
@@ -333,78 +352,87 @@ class RedisStore(StreamStore):
             pipe.pexpire(meta, self._live_ttl_ms)
             pipe.set(lease, self._origin, px=self._lease_ms)
             await pipe.execute()
-        self._owned[stream_id] = ""
+        self._owned[stream_id] = Tail()
         if self._lease_task is None or self._lease_task.done():
             self._lease_task = asyncio.create_task(self._refresh_leases(), name="redis store leases")
         return stream_id
 
+    @_store_call
     async def publish(self, stream_id: str, event: str, data: str) -> Event:
-        tail = ""
-        if event == "tail":
-            tail = data
-        elif event == "append":
-            current = self._owned.get(stream_id)
-            if current is None:  # written from a process that did not create it
-                current = (await self._meta(stream_id)).tail
-            tail = apply_append(current, data)
+        # The new tail is worked out here, on a copy: the script stores it,
+        # and this process's copy changes only once Redis has it.
+        owned = self._owned.get(stream_id)
+        if owned is not None:
+            tail = Tail(owned.html)
+        elif event == "append":  # written from a process that did not create it
+            tail = Tail((await self._meta(stream_id)).tail)
+        else:
+            tail = Tail()  # only an append needs the current tail; the script keeps a commit's block
         has_id = event in ID_EVENTS
+        apply_event(tail, Event(event, data))
         result = await self._publish_script(
             keys=self._keys(stream_id),
-            args=[event, data, tail, self._max_entries, "1" if has_id else "0", self._ttl_ms, self._live_ttl_ms],
+            args=[event, data, tail.html, self._max_entries, "1" if has_id else "0", self._ttl_ms, self._live_ttl_ms],
         )
         if result == "!missing":
             self._forget(stream_id)
             raise StreamNotFound(stream_id)
         if result == "!done":
             self._forget(stream_id)
-            raise ValueError(f"stream {stream_id} is done")
+            raise StreamEnded(f"stream {stream_id} is done")
         if event == "done":
             self._forget(stream_id)
-        elif stream_id in self._owned:
-            if event in ("tail", "append"):
-                self._owned[stream_id] = tail
-            elif event in ("commit", "replace"):
-                self._owned[stream_id] = ""
+        elif owned is not None:
+            self._owned[stream_id] = tail
         return Event(event, data, str(result) if has_id else None)
 
     def _forget(self, stream_id: str) -> None:
         self._owned.pop(stream_id, None)
         self._cancel_callbacks.pop(stream_id, None)
 
+    @_store_call
     async def subscribe(self, stream_id: str, after: str | None = None) -> MemorySubscription:
-        parse_id(after)
+        # The stream first, then the id (as the memory store): an unknown
+        # stream is StreamNotFound whatever the id; a followed one is known.
         follower = self._followers.get(stream_id)
         if follower is None:
             meta = await self._meta(stream_id)
+            parse_id(after)
             follower = self._followers.get(stream_id)  # another subscribe may have started one meanwhile
             if follower is None:
                 if meta.done:
                     log = await self._log(stream_id, after, meta.pos)
-                    ended = MemorySubscription(_Follower("", meta.pos), self._replay(log, True, "", after), 1)
+                    events = replay(log, tail="", done=True, resuming=after is not None)
+                    ended = MemorySubscription(_Follower("", meta.pos), events, 1)
                     ended.close()
                     return ended
                 follower = self._follow(stream_id, meta)
+        else:
+            parse_id(after)
         subscription = RedisSubscription(follower, lambda: self._unfollow(stream_id, follower), self._max_pending)
-        upto, tail = follower.pos, follower.tail
+        upto, tail = follower.pos, follower.tail.html
         try:
             log = await self._log(stream_id, after, upto)
         except BaseException:
             subscription.close()
             raise
-        subscription.prepend(self._replay(log, False, tail, after))
+        subscription.prepend(replay(log, tail=tail, done=False, resuming=after is not None))
         return subscription
 
+    @_store_call
     async def read(self, stream_id: str, after: str | None = None) -> tuple[list[Event], bool]:
+        meta = await self._meta(stream_id)
         parse_id(after)
-        meta = await self._meta(stream_id)
         log = await self._log(stream_id, after, meta.pos)
-        return self._replay(log, meta.done, meta.tail, after), meta.done
+        return replay(log, tail=meta.tail, done=meta.done, resuming=after is not None), meta.done
 
+    @_store_call
     async def is_done(self, stream_id: str, after: str | None = None) -> bool:
-        seen = parse_id(after)
         meta = await self._meta(stream_id)
+        seen = parse_id(after)
         return meta.done and (after is None or seen >= parse_id(meta.last))
 
+    @_store_call
     async def cancel(self, stream_id: str) -> bool:
         meta = await self._meta(stream_id)
         if meta.done:
