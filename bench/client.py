@@ -75,6 +75,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from renderer import MarkdownStream, Op, assemble, render_markdown
 from renderer.harness.chromium import CHROMIUM, CHROMIUM_ARGS
+from renderer.sanitizer import DEFAULT_POLICY
+from renderer.server.policy_js import policy_module
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWER = ROOT / "bench" / "answer.md"
@@ -137,7 +139,8 @@ def workload(text: str) -> dict[str, object]:
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     """Serves the repository's static/ and bench/client/, the npm packages,
-    and the workload at /bench/client/data.json; nothing else."""
+    the workload at /bench/client/data.json and, as the server does,
+    /static/allowlist.js generated from the default Policy; nothing else."""
 
     extensions_map: ClassVar[dict[str, str]] = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
@@ -145,16 +148,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".mjs": "text/javascript",
     }
     data = b""
+    allowlist = policy_module(DEFAULT_POLICY).encode()
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        if path == "/bench/client/data.json":
+        generated = {
+            "/bench/client/data.json": ("application/json", self.data),
+            "/static/allowlist.js": ("text/javascript", self.allowlist),
+        }
+        if path in generated:
+            content_type, body = generated[path]
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(self.data)))
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
-            self.wfile.write(self.data)
+            self.wfile.write(body)
         elif path.startswith(SERVED) and ".." not in path:
             super().do_GET()
         else:
@@ -176,12 +185,27 @@ def metrics(cdp) -> dict[str, float]:
     return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
 
 
+def open_harness(page, url: str) -> None:
+    """Load the harness page and wait until it is ready; a module that fails
+    to load (a 404, a syntax error) fails the benchmark with what the page said."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: message.type == "error" and problems.append(f"console: {message.text}"))
+    page.on(
+        "response", lambda response: response.status >= 400 and problems.append(f"{response.status} {response.url}")
+    )
+    page.goto(url)
+    try:
+        page.wait_for_function("window.bench && window.bench.ready", timeout=20_000)
+    except Exception as error:
+        raise SystemExit(f"the harness page did not get ready: {'; '.join(problems) or error}") from error
+
+
 def run_once(context, url: str, peer: str, profile: bool = False) -> dict:
     """Stream the answer with one peer in a fresh page; its measurements."""
     page = context.new_page()
     try:
-        page.goto(url)
-        page.wait_for_function("window.bench && window.bench.ready")
+        open_harness(page, url)
         cdp = page.context.new_cdp_session(page)
         cdp.send("Performance.enable")
         if profile:
@@ -285,8 +309,7 @@ def main() -> None:
         dissected = None
         if args.profile:
             page = context.new_page()
-            page.goto(url)
-            page.wait_for_function("window.bench && window.bench.ready")
+            open_harness(page, url)
             dissected = page.evaluate("window.bench.dissect(5)")
             page.close()
         browser.close()
