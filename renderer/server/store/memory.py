@@ -205,7 +205,7 @@ class MemoryStore(StreamStore):
         if stream.done:
             raise StreamEnded(f"stream {stream_id} is done")
         published = Event(event, data, str(stream.seq + 1) if event in ID_EVENTS else None)
-        logged = apply_event(stream.tail, published)  # an append that does not fit raises here, before the id is taken
+        logged = apply_event(stream.tail, published)  # an append that does not fit raises here, changing nothing
         if published.id is not None:
             stream.seq += 1
         if logged is not None:

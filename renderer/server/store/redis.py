@@ -128,9 +128,11 @@ else
 end
 return id
 """
-"""KEYS: events, meta, lease.  ARGV: event, data, new tail (tail and append),
-maxlen, whether the event carries an id, ttl after done (ms), ttl while live
-(ms).  Returns the entry id, or ``!missing`` / ``!done``."""
+"""KEYS: events, meta, lease.  ARGV: event, data, new tail (tail and append,
+worked out by ``Tail`` in ``publish``), maxlen, whether the event carries an
+id, ttl after done (ms), ttl while live (ms).  Returns the entry id, or
+``!missing`` / ``!done``.  A commit keeps the stored tail as its block ``b``
+(what ``Tail`` logs for it), read here so that it is the tail Redis holds."""
 
 _EXPIRE_LEASE = """
 local done = redis.call('HGET', KEYS[2], 'done')
