@@ -82,10 +82,14 @@ class AppState:
         self.store = store
         self.generations = Generations(store)
         self.metrics = Metrics(live_streams=lambda: len(self.generations))
-        self.sources = dict(sources) if sources is not None else default_sources(config)
-        if config.source not in self.sources:
-            known = ", ".join(sorted(self.sources))
-            raise ValueError(f"unknown source {config.source!r} (this server has {known})")
+        if sources is None:
+            sources = default_sources(config)
+            if config.source not in sources:  # a --source name with nothing behind it
+                known = ", ".join(sorted(sources))
+                raise ValueError(f"unknown source {config.source!r} (this server has {known})")
+        self.sources = dict(sources)
+        """The sources by name; a request without one gets ``config.source``
+        (an application that passes its own may name each in its requests)."""
         self.static_path = STATIC_PATH
         self.policy = policy
         """The allowlist served to the browser as ``/static/allowlist.js``."""
