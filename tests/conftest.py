@@ -16,7 +16,9 @@ import.
 
 Markers (registered in pyproject.toml, ``--strict-markers``): ``browser``,
 ``redis``, ``nginx``, ``slow``; every module that needs one says so in its
-``pytestmark``.  The fast loop: ``bash scripts/test -m "not browser and not slow"``.
+``pytestmark``, and a test that asks for ``chromium``, ``redis_server`` or
+``redis_url`` gets ``browser`` or ``redis`` here as well.  The fast loop:
+``bash scripts/test -m "not browser and not slow"``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ from renderer.harness.chromium import CHROMIUM, CHROMIUM_ARGS
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 """The README's pictures (tracked in git)."""
+
+
+FIXTURE_MARKERS = {"chromium": "browser", "redis_server": "redis", "redis_url": "redis"}
+"""The marker a test gets for asking for one of these fixtures."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        for fixture, marker in FIXTURE_MARKERS.items():
+            if fixture in names:
+                item.add_marker(marker)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -25,6 +25,10 @@ from spec_examples import load_spec_examples
 from renderer import assemble, render_markdown
 from renderer.sanitizer.clean import check_allowlist
 
+# Every spec example and GFM fixture, five ways, in thousands of tests: the
+# fast loop leaves it to test_engine's fixtures (whole, by character, random cuts).
+pytestmark = pytest.mark.slow
+
 GFM_PATH = Path(__file__).parent / "fixtures" / "gfm.md"
 
 

@@ -190,6 +190,7 @@ def wait_for_source(page: Any, html: str) -> None:
     page.wait_for_function("(html) => document.getElementById('source').textContent === html", arg=html)
 
 
+@pytest.mark.browser
 def test_the_page_sanitizes_html_live_as_you_type(server: HarnessServer) -> None:
     def test(page: Any) -> None:
         page.check("input[value=html]")
@@ -212,6 +213,7 @@ def test_the_page_sanitizes_html_live_as_you_type(server: HarnessServer) -> None
     in_browser(server, test)
 
 
+@pytest.mark.browser
 def test_the_page_renders_markdown_and_switches_backend(server: HarnessServer) -> None:
     pytest.importorskip("nh3")
 
@@ -232,6 +234,7 @@ def test_the_page_renders_markdown_and_switches_backend(server: HarnessServer) -
     in_browser(server, test)
 
 
+@pytest.mark.browser
 def test_the_page_shows_input_output_and_removals_side_by_side(server: HarnessServer) -> None:
     def test(page: Any) -> None:
         page.select_option("#example", "svg/style mXSS")
@@ -248,6 +251,7 @@ def test_the_page_shows_input_output_and_removals_side_by_side(server: HarnessSe
     in_browser(server, test)
 
 
+@pytest.mark.browser
 def test_the_page_reports_errors_from_the_api(server: HarnessServer) -> None:
     def test(page: Any) -> None:
         page.fill("#input", "x" * (MAX_BODY + 1))

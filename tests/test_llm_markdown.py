@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from chunking import cut, cut_at, stream
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -429,6 +430,7 @@ def check_stream(text: str, chunks: tuple[str, ...]) -> None:
         assert violations == [], f"after {fed!r}: {violations!r} in {state!r}"
 
 
+@pytest.mark.slow
 @settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,

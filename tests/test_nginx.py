@@ -41,7 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = ROOT / "docs" / "nginx.conf"
 NGINX = shutil.which("nginx", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian package nginx)")
+pytestmark = [
+    pytest.mark.nginx,
+    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian package nginx)"),
+]
 
 MESSAGE = (
     "Through nginx: a first paragraph.\n\n# A heading\n\n- one\n- two\n\n```python\nprint('hi')\n```\n\nThe end.\n"

@@ -37,6 +37,8 @@ from renderer.progressive.suspense import Suspense
 from renderer.server.config import Config
 from renderer.server.testing import ServerThread
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 TIMEOUT = 10.0
 MODES = {
     "native": [],

@@ -34,19 +34,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import pytest
-from redis_server import RedisServer, free_port, redis_server_or_skip
+from redis_server import RedisServer, free_port
+from server_fixtures import TIMEOUT, RawResponse, fetch, read_sse, run
+from sse_client import SSEEvent, SSEParser
 
-redis_server_or_skip()
+from renderer import assemble, render_markdown
 
-from server_fixtures import TIMEOUT, RawResponse, fetch, read_sse, run  # noqa: E402
-from sse_client import SSEEvent, SSEParser  # noqa: E402
-
-from renderer import assemble, render_markdown  # noqa: E402
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -195,14 +194,8 @@ class Follower:
         await self.response.close()
 
 
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with RedisServer() as server:
-        yield server
-
-
-def test_answer_posted_to_a_is_read_from_b_and_resumed_on_a(redis: RedisServer) -> None:
-    with Server(redis.url) as a, Server(redis.url) as b:
+def test_answer_posted_to_a_is_read_from_b_and_resumed_on_a(redis_server: RedisServer) -> None:
+    with Server(redis_server.url) as a, Server(redis_server.url) as b:
 
         async def test() -> None:
             # A whole read from B.
@@ -244,9 +237,11 @@ def test_answer_posted_to_a_is_read_from_b_and_resumed_on_a(redis: RedisServer) 
         assert not any("Traceback" in line for line in a.stderr + b.stderr), a.stderr + b.stderr
 
 
-def test_kill_9_of_the_generating_process_ends_readers_on_the_other_within_the_lease(redis: RedisServer) -> None:
+def test_kill_9_of_the_generating_process_ends_readers_on_the_other_within_the_lease(
+    redis_server: RedisServer,
+) -> None:
     # Slow tokens: the answer takes far longer than the test, so it is mid-answer.
-    with Server(redis.url, token_delay=0.2) as a, Server(redis.url) as b:
+    with Server(redis_server.url, token_delay=0.2) as a, Server(redis_server.url) as b:
 
         async def test() -> None:
             stream_id = await start_answer(a, MESSAGE * 5)
@@ -274,8 +269,8 @@ def test_kill_9_of_the_generating_process_ends_readers_on_the_other_within_the_l
         assert not any("Traceback" in line for line in b.stderr), b.stderr
 
 
-def test_redis_restart_mid_stream_gives_an_error_or_a_clean_resume_never_a_hang(redis: RedisServer) -> None:
-    with Server(redis.url, token_delay=0.05) as a:
+def test_redis_restart_mid_stream_gives_an_error_or_a_clean_resume_never_a_hang(redis_server: RedisServer) -> None:
+    with Server(redis_server.url, token_delay=0.05) as a:
 
         async def test() -> None:
             stream_id = await start_answer(a, MESSAGE * 3)
@@ -283,7 +278,7 @@ def test_redis_restart_mid_stream_gives_an_error_or_a_clean_resume_never_a_hang(
             try:
                 await reader.until(lambda events: len(events) >= 3, TIMEOUT)
                 assert not reader.ended
-                await asyncio.to_thread(redis.restart)  # nothing persisted: the stream is gone
+                await asyncio.to_thread(redis_server.restart)  # nothing persisted: the stream is gone
                 start = time.monotonic()
                 await reader.until(lambda events: False, 2 * TIMEOUT)  # to the end of the response, bounded
                 waited = time.monotonic() - start
@@ -311,7 +306,7 @@ def test_redis_restart_mid_stream_gives_an_error_or_a_clean_resume_never_a_hang(
             assert read.ended and assemble(read.dicts) == render_markdown(text)
 
             # Redis down: a JSON 503 with Retry-After, not a 500.
-            await asyncio.to_thread(redis.stop)
+            await asyncio.to_thread(redis_server.stop)
             response = await fetch(a.url("/api/chat"), "POST", body=json.dumps({"message": "hi", "source": "echo"}))
             assert response.code == 503, (response.code, response.body)
             assert response.headers.get("Retry-After", "").isdigit()

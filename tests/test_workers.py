@@ -15,14 +15,13 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +30,8 @@ from server_fixtures import TIMEOUT, RawResponse, fetch, read_sse, run
 from sse_client import SSEEvent, SSEParser
 
 from renderer import assemble, render_markdown
+
+pytestmark = pytest.mark.slow  # server processes started and stopped, signals, waits
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -264,66 +265,7 @@ def test_sigterm_lets_every_worker_end_its_open_streams() -> None:
 # -- on Redis ---------------------------------------------------------------------------
 
 
-def redis_store_available() -> bool:
-    try:
-        import renderer.server.store.redis  # noqa: F401
-        from renderer.server.app import make_store
-        from renderer.server.config import Config
-
-        make_store(Config(store="redis://127.0.0.1:1/0")).close()
-    except Exception:
-        return False
-    return True
-
-
-REDIS_SERVER = shutil.which("redis-server", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/bin", "/usr/sbin"]))
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
-    if not redis_store_available():
-        pytest.skip("the Redis store (renderer/store/redis.py, --store redis://) is not available")
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-            "--daemonize",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
+@pytest.mark.redis
 def test_two_workers_on_redis_serve_answers_end_to_end(redis_url: str) -> None:
     port = free_port()
     argv = [

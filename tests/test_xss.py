@@ -219,6 +219,7 @@ def test_clean_markdown_says_what_the_sanitizer_removed() -> None:
     assert result.removed == ["<b onclick>", "<script>"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["bleach", "nh3"])
 def test_the_whole_corpus_passes_statically(corpus: list[Payload], backend: str) -> None:
     if backend == "nh3":
@@ -348,6 +349,7 @@ def test_the_command_exits_3_with_a_weakened_policy(
 # -- the browser -------------------------------------------------------------------------------
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("backend", ["bleach", "nh3"])
 def test_the_browser_sample_runs_clean_under_the_real_page_and_csp(corpus: list[Payload], backend: str) -> None:
     needs_browser()
@@ -384,6 +386,7 @@ def run_weakened(options: BrowserOptions) -> dict[str, tuple[str | None, list[st
     return {outcome.payload.name: (outcome.verdict, outcome.evidence) for outcome in report.outcomes}
 
 
+@pytest.mark.browser
 def test_a_weakened_policy_is_caught_by_the_clients_recheck() -> None:
     needs_browser()
     seen = run_weakened(BrowserOptions())
@@ -395,6 +398,7 @@ def test_a_weakened_policy_is_caught_by_the_clients_recheck() -> None:
     assert seen["weak/harmless"] == ("clean", [])
 
 
+@pytest.mark.browser
 def test_a_weakened_policy_is_stopped_by_the_csp_alone() -> None:
     needs_browser()
     # Each state assigned with innerHTML: no client re-check, the CSP only.
@@ -407,6 +411,7 @@ def test_a_weakened_policy_is_stopped_by_the_csp_alone() -> None:
     assert seen["weak/remote-image"] == ("blocked", ["csp blocked img-src https://xss.test/leak.png"])
 
 
+@pytest.mark.browser
 def test_the_oracle_sees_execution_when_every_defence_is_off() -> None:
     needs_browser()
     seen = run_weakened(BrowserOptions(client="raw", csp=False))
