@@ -79,6 +79,7 @@ def test_help(script: str) -> None:
     assert "--smoke" in done.stdout
 
 
+@pytest.mark.slow  # seconds of benchmark workload, even at --smoke
 def test_engine() -> None:
     output = run_bench("engine")
     assert "answer: " in output
@@ -134,6 +135,7 @@ def check_delivery(output: str) -> None:
     number(rf"^\(b\) .*: {NUMBER} KiB per connection", output)
 
 
+@pytest.mark.slow
 def test_delivery() -> None:
     assert importlib.util.find_spec("sse_starlette") and importlib.util.find_spec("uvicorn"), (
         "bench/delivery.py needs the test extra's sse-starlette and uvicorn: pip install -e '.[test]'"
@@ -144,6 +146,7 @@ def test_delivery() -> None:
 
 
 @pytest.mark.redis
+@pytest.mark.slow
 def test_delivery_redis() -> None:
     if shutil.which("redis-server") is None or importlib.util.find_spec("redis") is None:
         pytest.skip("needs redis-server and the redis package")
