@@ -186,3 +186,28 @@ def test_a_pattern_with_no_javascript_reading_is_refused() -> None:
     policy = Policy(attribute_values=MappingProxyType({("span", "class"): re.compile("hl-x  # a comment", re.VERBOSE)}))
     with pytest.raises(ValueError, match="verbose"):
         policy_module(policy)
+
+
+def test_a_policy_given_to_make_app_sanitizes_the_answers_too() -> None:
+    """One source of truth: what the browser re-checks is what the server kept."""
+    from renderer import assemble
+    from renderer.server import make_app
+
+    class PolicyServer(ServerThread):
+        def build(self) -> web.Application:
+            return make_app(Config(token_delay=0, source="echo"), policy=CUSTOM_POLICY)
+
+    message = 'Some *stress* and **strength**, <span class="note">a note</span> and <span class="x">x</span>.'
+    with PolicyServer() as server:
+        request = urllib.request.Request(
+            server.url("/api/chat"),
+            data=json.dumps({"message": message}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            ndjson = server.url(json.load(response)["events"].replace("/events", "/ndjson"))
+        with urllib.request.urlopen(ndjson, timeout=10) as response:
+            events = [json.loads(line) for line in response.read().decode().splitlines()]
+    html = assemble({"event": e["event"], "data": e["data"]} for e in events if e["event"] != "done")
+    assert "<em>stress</em>" in html and "<strong>" not in html
+    assert '<span class="note">a note</span>' in html and 'class="x"' not in html

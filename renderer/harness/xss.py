@@ -1,7 +1,7 @@
 """The XSS check: every payload through the whole pipeline, checked twice.
 
 ``python -m renderer xss-check`` runs this over a corpus (the one shipped in
-``renderer/corpus/xss.jsonl`` by default). Each payload goes through the
+``renderer/harness/corpus/xss.jsonl`` by default). Each payload goes through the
 pipeline the way model output does:
 
 - as Markdown, one-shot (``render_markdown``) and streamed through a fresh

@@ -8,9 +8,10 @@ ops when it only grew (the common case), else as a whole ``tail``.
 
 An open fenced code block at the head of the pending text is handled line by
 line: its complete lines are final, so each costs only its own escaping.
-When the closing fence arrives the tail is brought up to the final HTML (by
-appends; or, for a highlighted language, by one ``tail``) and promoted with
-``commit``.
+When the closing fence arrives the tail is brought up to the final HTML by
+appends and promoted with ``commit``; when appends cannot get there (a
+highlighted language), the tail is cleared with ``tail ""`` and the block is
+sent whole, so a client never moves thousands of highlighted nodes.
 
 A reference definition that arrives after a committed link used its label
 re-renders the committed blocks that looked the label up in vain and sends

@@ -17,6 +17,7 @@ from tornado import httpserver, netutil, web
 
 from ..demos import progressive
 from ..harness import page
+from ..sanitizer.clean import DEFAULT_POLICY, Policy
 from .config import Config
 from .handlers import (
     STREAM_ID,
@@ -31,8 +32,8 @@ from .handlers import (
     PollHandler,
     StreamSocket,
 )
-from .sources import Source
 from .policy_js import AllowlistHandler, policy_module
+from .sources import Source
 from .state import AppState
 from .store.base import StreamStore
 from .store.memory import MemoryStore
@@ -125,15 +126,18 @@ def make_app(
     *,
     store: StreamStore | None = None,
     sources: Mapping[str, Source] | None = None,
+    policy: Policy = DEFAULT_POLICY,
     demos: bool = False,
 ) -> web.Application:
     """The whole server as one Tornado application: the API, the chat page,
     static files and, with ``demos=True`` (as ``python -m renderer serve``
     has it), the demo pages.  Its ``state`` attribute holds what handlers
     share.  ``sources``: the sources by name (default: demo and echo, plus
-    upstream when configured); ``store``: default ``make_store(config)``."""
+    upstream when configured); ``store``: default ``make_store(config)``;
+    ``policy``: the allowlist answers are sanitized with, also served to the
+    browser's re-check."""
     config = config or Config()
-    state = AppState(config, store or make_store(config), sources)
+    state = AppState(config, store or make_store(config), sources, policy=policy)
     routes = [*page_routes(state), *api_routes(state), *static_routes(state)]
     if demos:
         routes += demo_routes(state)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 
 from ..markdown.ops import Op
 from ..markdown.stream import DEFAULT_INTERVAL, MarkdownStream
+from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
 from .sources import SourceError
 from .store.base import StreamNotFound, StreamStore
 
@@ -27,9 +28,12 @@ logger = logging.getLogger(__name__)
 class Generations:
     """The generation tasks this process runs."""
 
-    def __init__(self, store: StreamStore, *, interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(
+        self, store: StreamStore, *, interval: float = DEFAULT_INTERVAL, sanitizer: Sanitizer = DEFAULT_SANITIZER
+    ) -> None:
         self._store = store
         self._interval = interval
+        self._sanitizer = sanitizer
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._owners: dict[str, str] = {}
         self._stop_reasons: dict[str, tuple[str, str | None]] = {}
@@ -76,7 +80,7 @@ class Generations:
             await self._store.publish(stream_id, op.kind, op.html)
 
     async def _run(self, stream_id: str, source: AsyncIterator[str]) -> None:
-        engine = MarkdownStream(interval=self._interval)
+        engine = MarkdownStream(interval=self._interval, sanitizer=self._sanitizer)
         reason, message = "complete", None
         pending: asyncio.Future[str] | None = None
         try:

@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ..sanitizer.clean import DEFAULT_POLICY, DEFAULT_SANITIZER, BleachSanitizer, Policy
 from .config import Config
-from ..sanitizer.clean import DEFAULT_POLICY, Policy
 from .generation import Generations
 from .sources import Message, Source, demo, echo, load_source
 from .store.base import StreamStore
@@ -80,7 +80,11 @@ class AppState:
     ) -> None:
         self.config = config
         self.store = store
-        self.generations = Generations(store)
+        self.policy = policy
+        """The one allowlist: answers are sanitized with it, and the browser's
+        re-check gets it as ``/static/allowlist.js``."""
+        sanitizer = DEFAULT_SANITIZER if policy is DEFAULT_POLICY else BleachSanitizer(policy)
+        self.generations = Generations(store, sanitizer=sanitizer)
         self.metrics = Metrics(live_streams=lambda: len(self.generations))
         if sources is None:
             sources = default_sources(config)
@@ -91,8 +95,6 @@ class AppState:
         """The sources by name; a request without one gets ``config.source``
         (an application that passes its own may name each in its requests)."""
         self.static_path = STATIC_PATH
-        self.policy = policy
-        """The allowlist served to the browser as ``/static/allowlist.js``."""
 
     def make_source(self, name: str, messages: Sequence[Message]) -> AsyncIterator[str]:
         return self.sources[name](messages)
