@@ -3,6 +3,7 @@ variables, and the table in docs/configuration.md."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -26,8 +27,9 @@ TIMEOUT = 30
 
 def serve_help() -> str:
     parser = build_parser()
-    serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
-    return str(serve.format_help())
+    (commands,) = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    serve: argparse.ArgumentParser = commands.choices["serve"]
+    return serve.format_help()
 
 
 def test_every_setting_is_a_flag_of_serve_with_its_environment_variable() -> None:
