@@ -611,6 +611,7 @@ def test_output_is_allowed_well_formed_and_a_fixed_point(sanitizer: Sanitizer, h
     assert again.removed == []
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(HTMLISH, HTMLISH)
 def test_sanitized_fragments_concatenate_without_changing(sanitizer: Sanitizer, first: str, second: str) -> None:

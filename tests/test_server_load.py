@@ -21,10 +21,13 @@ import json
 import re
 import socket
 
+import pytest
 from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
 
 from renderer import assemble, render_markdown
 from renderer.server.config import Config
+
+pytestmark = pytest.mark.slow  # hundreds of connections, a thousand reconnects
 
 READERS = 100
 PARAGRAPHS = 40

@@ -242,6 +242,7 @@ def dompurify_payloads() -> list[Payload]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["bleach", "nh3"])
 def test_dompurify_fixtures_pass_statically(backend: str) -> None:
     payloads = dompurify_payloads()
@@ -254,6 +255,7 @@ def test_dompurify_fixtures_pass_statically(backend: str) -> None:
     assert failures(report) == []
 
 
+@pytest.mark.slow
 def test_a_weakened_policy_fails_the_static_check(corpus: list[Payload]) -> None:
     sample = [payload for payload in corpus if payload.group in ("script", "event-handler")]
     report = check(sample, weakened(), depth="chars")
