@@ -41,6 +41,7 @@ FIXTURE_MARKERS = {"chromium": "browser", "redis_server": "redis", "redis_url": 
 """The marker a test gets for asking for one of these fixtures."""
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         names = getattr(item, "fixturenames", ())
