@@ -217,6 +217,17 @@ async def post_chat(server: ServerThread, message: str | None = None, *, source:
     return json.loads(response.body)["id"]  # type: ignore[no-any-return]
 
 
+def finished_stream(server: ServerThread, message: str = "hello") -> str:
+    """The id of an answer that was started and read to its end."""
+
+    async def make() -> str:
+        sid = await post_chat(server, message)
+        await read_sse(server.port, f"/api/streams/{sid}/events")
+        return sid
+
+    return run(make())  # type: ignore[no-any-return]
+
+
 class RawResponse:
     """An HTTP/1.1 request over a raw asyncio socket; the body is read by the
     caller, as it comes, and the connection closed whenever it likes."""

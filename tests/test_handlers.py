@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from server_fixtures import ServerThread, fetch, post_chat, read_sse, run
+from server_fixtures import ServerThread, fetch, finished_stream, run
 
 from renderer.server.config import Config
 from renderer.server.store import MemoryStore, StoreUnavailable
@@ -44,12 +44,7 @@ def server(store: DownStore) -> Iterator[ServerThread]:
 
 @pytest.fixture(scope="module")
 def stream_id(server: ServerThread) -> str:
-    async def make() -> str:
-        sid = await post_chat(server, "hello")
-        await read_sse(server.port, f"/api/streams/{sid}/events")
-        return sid
-
-    return run(make())  # type: ignore[no-any-return]
+    return finished_stream(server)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ how a tail splits into body and closing run, where ``append`` inserts, and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -122,7 +124,11 @@ def test_assemble_ignores_a_dict_without_event_as_a_plain_message() -> None:
 
 
 def test_assemble_accepts_ops_and_event_dicts_mixed() -> None:
-    items = [Op("block", "<p>a</p>\n"), {"event": "tail", "data": "<p>b</p>\n"}, Op("commit")]
+    items: list[Op | Mapping[str, str]] = [
+        Op("block", "<p>a</p>\n"),
+        {"event": "tail", "data": "<p>b</p>\n"},
+        Op("commit"),
+    ]
     assert assemble(items) == "<p>a</p>\n<p>b</p>\n"
 
 

@@ -19,7 +19,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
+from server_fixtures import (
+    TIMEOUT,
+    ControlledSource,
+    RawResponse,
+    ServerThread,
+    fetch,
+    finished_stream,
+    post_chat,
+    read_sse,
+    run,
+)
 from sse_client import SSEParser
 from tornado import websocket
 
@@ -45,12 +55,7 @@ def server() -> Iterator[ServerThread]:
 def stream_id(server: ServerThread) -> str:
     """A finished stream, for the rows that need a real one."""
 
-    async def make() -> str:
-        sid = await post_chat(server, "hello")
-        await read_sse(server.port, f"/api/streams/{sid}/events")
-        return sid
-
-    return run(make())  # type: ignore[no-any-return]
+    return finished_stream(server)
 
 
 def chat(body: object) -> bytes:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import pytest
-from redis_server import RedisServer, redis_server_or_skip
 from store_helpers import DONE, EXPECTED, OPS, WAIT, Stores, as_dicts, caught_up, drain, until
 
 from renderer import assemble
@@ -31,14 +29,7 @@ from renderer.server.store import (
 )
 
 
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    redis_server_or_skip()
-    with RedisServer() as server:
-        yield server.url
-
-
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def stores(request: pytest.FixtureRequest) -> Stores:
     url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
     return Stores(request.param, url)

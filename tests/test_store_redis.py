@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 from redis_server import RedisServer, redis_server_or_skip
@@ -27,11 +27,7 @@ from renderer import assemble  # noqa: E402
 from renderer.server.store import BadEventId, StoreUnavailable, StreamNotFound  # noqa: E402
 from renderer.server.store.redis import RedisStore, parse_id  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    with RedisServer() as server:
-        yield server.url
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture
@@ -224,7 +220,7 @@ def test_calls_while_redis_is_down_raise_store_unavailable_not_a_redis_error(met
             sid = await store.create()
             first = await store.publish(sid, "block", "<p>1</p>")
             await asyncio.to_thread(server.stop)
-            calls = {
+            calls: dict[str, Callable[[], Awaitable[object]]] = {
                 "create": lambda: store.create(),
                 "publish": lambda: store.publish(sid, "block", "<p>2</p>"),
                 "subscribe": lambda: store.subscribe(sid, first.id),
@@ -232,10 +228,8 @@ def test_calls_while_redis_is_down_raise_store_unavailable_not_a_redis_error(met
                 "is_done": lambda: store.is_done(sid, first.id),
                 "cancel": lambda: store.cancel(sid),
             }
-            started = time.monotonic()
             with pytest.raises(StoreUnavailable):
                 await calls[method]()
-            assert time.monotonic() - started < 10
             assert not await store.health()
             assert store.subscriptions == 0
         finally:
