@@ -188,7 +188,11 @@ async def fetch(
     streaming_callback: Callable[[bytes], None] | None = None,
     timeout: float = TIMEOUT,
 ) -> httpclient.HTTPResponse:
-    """One request with Tornado's AsyncHTTPClient; errors are responses, not raised."""
+    """One request with Tornado's AsyncHTTPClient; errors are responses, not raised.
+    A body is sent as JSON unless ``headers`` say otherwise (Tornado's client
+    would label it a form, which the server refuses: 415)."""
+    if body is not None and not any(name.lower() == "content-type" for name in headers or {}):
+        headers = {**(headers or {}), "Content-Type": "application/json"}
     client = httpclient.AsyncHTTPClient(force_instance=True)
     try:
         return await client.fetch(

@@ -11,8 +11,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .config import Config
 from ..sanitizer.clean import DEFAULT_POLICY, Policy
+from .access import Access, Authenticator
+from .config import Config
 from .generation import Generations
 from .sources import Message, Source, demo, echo, load_source
 from .store.base import StreamStore
@@ -77,8 +78,11 @@ class AppState:
         sources: Mapping[str, Source] | None = None,
         *,
         policy: Policy = DEFAULT_POLICY,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.config = config
+        self.access = Access(config, authenticator=authenticator)
+        """Who may call: client addresses, origins, authentication (``access.py``)."""
         self.store = store
         self.generations = Generations(store)
         self.metrics = Metrics(live_streams=lambda: len(self.generations))
