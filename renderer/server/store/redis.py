@@ -548,8 +548,9 @@ class RedisStore(StreamStore):
                 stream_id,
             ],
         )
-        if result == "!missing":
-            self._forget(stream_id)
+        if result == "!missing":  # expired, or evicted: stop counting it now, not when its lease would end
+            if stream_id in self._owned:
+                self.abandon(stream_id)
             raise StreamNotFound(stream_id)
         if result == "!done":
             self._forget(stream_id)
