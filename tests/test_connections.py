@@ -9,25 +9,15 @@ loopback on Linux), so the per-address cap tells them apart.
 
 from __future__ import annotations
 
-import os
-import queue
-import re
-import resource
 import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
+from serve_process import Served
 from server_fixtures import TIMEOUT, ServerThread, fetch, run
 
 from renderer.server.config import Config
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 ATTACKER = "127.0.0.2"
 HALF_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
 
@@ -50,55 +40,6 @@ def closed_by_server(sock: socket.socket) -> bool:
         return True
     except TimeoutError:
         return False
-
-
-class Served:
-    """``python -m renderer serve`` in a subprocess with a file-descriptor
-    limit; its stderr read by a thread (every wait on it bounded)."""
-
-    def __init__(self, *flags: str, nofile: int) -> None:
-        def limit() -> None:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-        argv = [sys.executable, "-m", "renderer", "serve", "--port", "0", "--token-delay", "0", *flags]
-        self.proc = subprocess.Popen(
-            argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit
-        )
-        self.stderr: list[str] = []
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr), daemon=True)
-        self._pump_thread.start()
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-        assert match, (line, self.proc.stderr)
-        self.port = int(match[1])
-
-    def _pump(self, pipe: object, into: list[str]) -> None:
-        for line in pipe:  # type: ignore[attr-defined]
-            into.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def wait_for_line(self, predicate: Callable[[str], bool]) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while not any(predicate(line) for line in self.stderr):
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no such line in {self.stderr[-5:]}"
-            try:
-                if self._lines.get(timeout=remaining) is None:
-                    raise AssertionError(f"the server exited: {self.stderr[-5:]}")
-            except queue.Empty:
-                pass
-
-    def stop(self) -> str:
-        self.proc.terminate()
-        self.proc.wait(TIMEOUT)
-        self._pump_thread.join(TIMEOUT)
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return "".join(self.stderr)
 
 
 def healthz(port: int) -> int:

@@ -153,6 +153,7 @@ class Generations:
                     logger.error("could not end stream %s (%s); abandoning it to its readers", stream_id, error)
                     self._store.abandon(stream_id)
                     return
+                logger.warning("stream %s: the store refused its last events (%s); retrying", stream_id, error)
                 await asyncio.sleep(0.05 * 2 ** (attempt - 1))
                 continue
             except ValueError:  # an op the store could not apply: end without it

@@ -69,7 +69,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...markdown.ops import Tail
@@ -119,18 +119,24 @@ def _store_call(method: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, C
 
 
 def _out_of_memory(error: BaseException) -> bool:
-    """Whether Redis refused a write for ``maxmemory`` (OOM; a script's own
-    write fails with the same message inside its error)."""
-    return isinstance(error, ResponseError) and "OOM" in str(error)
+    """Whether Redis refused a write for ``maxmemory`` (redis-py's
+    ``OutOfMemoryError``; a script's own write fails with the same message)."""
+    return isinstance(error, OutOfMemoryError) or (isinstance(error, ResponseError) and "maxmemory" in str(error))
 
 
 _CREATE = """
+redis.call('SET', KEYS[4], ARGV[9], 'PX', ARGV[4])
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 'full' end
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then return 'client' end
+local refused
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then refused = 'full'
+elseif redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then refused = 'client' end
+if refused then
+  redis.call('DEL', KEYS[4])
+  return refused
+end
 local expires = ms + tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], expires, ARGV[1])
 redis.call('ZADD', KEYS[2], expires, ARGV[1])
@@ -138,13 +144,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('HSET', KEYS[3], 'done', '0', 'tail', '', 'pos', '0-0', 'last', '', 'owner', ARGV[6], 'client', ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[8])
-redis.call('SET', KEYS[4], ARGV[9], 'PX', ARGV[4])
 return 'ok'
 """
 """KEYS: live, client's live, meta, lease.  ARGV: stream id, max live, max
 for one client, lease (ms), ttl of the sets (ms), owner, client, ttl of
 the meta hash (ms), this process's origin.  The limits and the new stream
-in one step: returns ``ok``, ``full`` or ``client``."""
+in one step: returns ``ok``, ``full`` or ``client``.  The lease is set
+first: Redis checks ``maxmemory`` only until a script's first write, and
+SET is refused out of memory, so a create then changes nothing."""
 
 _RENEW = """
 local now = redis.call('TIME')
