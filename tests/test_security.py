@@ -465,5 +465,12 @@ def test_a_chunked_body_past_every_limit_is_a_json_413(server: ServerThread) -> 
     assert b"application/json" in answer and b"the body is larger than 4096 bytes" in answer
 
 
+def test_headers_over_64_kib_get_a_431_not_a_bare_close(server: ServerThread) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-Big-%d: %s\r\n" % (n, b"a" * 1000) for n in range(70))
+    answer = _raw_exchange(server.port, head + b"\r\n", b"")
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+    assert answer.endswith(b'{"error": "the request headers are too large"}')
+
+
 def test_the_app_still_serves_after_the_edges(server: ServerThread) -> None:
     assert run(fetch(server.url("/healthz"))).code == 200

@@ -52,10 +52,37 @@ ACCEPT_PAUSE = 0.1
 OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
+HEADERS_TOO_LARGE = b'{"error": "the request headers are too large"}'
+HEADERS_TOO_LARGE_RESPONSE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Content-Type: application/json; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\nServer: renderer\r\n\r\n%s"
+    % (len(HEADERS_TOO_LARGE), HEADERS_TOO_LARGE)
+)
+
+
 class LingeringIOStream(iostream.IOStream):
-    """An ``IOStream`` that, when asked (``linger``), closes as the module says."""
+    """An ``IOStream`` that, when asked (``linger``), closes as the module
+    says; and that answers 431 to headers over ``max_header_size``, which
+    Tornado meets with a bare close (the only read it bounds by a regex is
+    the one of a request's headers)."""
 
     linger = False
+
+    def close(self, exc_info: Any = False) -> None:
+        if (
+            isinstance(exc_info, iostream.UnsatisfiableReadError)
+            and getattr(self, "_read_regex", None) is not None  # reading up to a regex: the headers
+            and not self.closed()
+            and not self.writing()
+            and self.socket is not None
+        ):
+            try:
+                self.socket.send(HEADERS_TOO_LARGE_RESPONSE)  # small: fits the empty send buffer at once
+                self.linger = True
+            except OSError:
+                pass
+        super().close(exc_info)
 
     def close_fd(self) -> None:
         sock = self.socket
