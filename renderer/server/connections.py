@@ -32,7 +32,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from tornado import httpserver, iostream, web
 from tornado.http1connection import HTTP1ServerConnection
@@ -68,6 +68,9 @@ class LingeringIOStream(iostream.IOStream):
     the one of a request's headers)."""
 
     linger = False
+    lingering: dict[socket.socket, Callable[[], None]] | None = None
+    """Where a lingering socket is registered until it closes (its server's
+    ``lingering``, so that shutdown can close them at once)."""
 
     def close(self, exc_info: Any = False) -> None:
         if (
@@ -90,7 +93,7 @@ class LingeringIOStream(iostream.IOStream):
             super().close_fd()
             return
         self.socket = None  # type: ignore[assignment]
-        _linger(sock)
+        _linger(sock, self.lingering if self.lingering is not None else {})
 
 
 def request_linger(handler: web.RequestHandler) -> None:
@@ -100,8 +103,9 @@ def request_linger(handler: web.RequestHandler) -> None:
         stream.linger = True
 
 
-def _linger(sock: socket.socket) -> None:
-    """Shut down sending, discard what comes, close at EOF or the bound."""
+def _linger(sock: socket.socket, registry: dict[socket.socket, Callable[[], None]]) -> None:
+    """Shut down sending, discard what comes, close at EOF or the bound
+    (``registry`` holds the socket and how to finish it meanwhile)."""
     try:
         sock.shutdown(socket.SHUT_WR)
     except OSError:
@@ -112,6 +116,7 @@ def _linger(sock: socket.socket) -> None:
     received = 0
 
     def finish() -> None:
+        registry.pop(sock, None)
         loop.remove_reader(fd)
         timer.cancel()
         sock.close()
@@ -130,6 +135,7 @@ def _linger(sock: socket.socket) -> None:
 
     timer = loop.call_later(LINGER_SECONDS, finish)
     loop.add_reader(fd, readable)
+    registry[sock] = finish
 
 
 class HardenedHTTPServer(httpserver.HTTPServer):
@@ -150,6 +156,8 @@ class HardenedHTTPServer(httpserver.HTTPServer):
         self.open_per_address: Counter[str] = Counter()
         """Connections open now per client address (capped ones only)."""
         self.refused_connections = 0
+        self.lingering: dict[socket.socket, Callable[[], None]] = {}
+        """Sockets closing lingering now, each with what closes it at once."""
         self._addresses: dict[object, str] = {}
         self._last_emfile_log = -1e9
 
@@ -221,13 +229,19 @@ class HardenedHTTPServer(httpserver.HTTPServer):
                 return
             self.open_per_address[address_text] += 1
         if type(stream) is iostream.IOStream:
-            stream.__class__ = LingeringIOStream  # same object, same state: only close_fd differs
+            stream.__class__ = LingeringIOStream  # same object, same state: only closing differs
+            cast(LingeringIOStream, stream).lingering = self.lingering
         context = httpserver._HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         conn = HTTP1ServerConnection(stream, self.conn_params, context)
         if capped:
             self._addresses[conn] = address_text
         self._connections.add(conn)
         conn.start_serving(self)
+
+    async def close_all_connections(self) -> None:
+        await super().close_all_connections()
+        for finish in list(self.lingering.values()):  # shutting down: no more lingering
+            finish()
 
     def on_close(self, server_conn: object) -> None:
         super().on_close(server_conn)
