@@ -14,9 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 from serve_process import Served
-from server_fixtures import TIMEOUT, ServerThread, fetch, run
+from server_fixtures import TIMEOUT, ControlledSource, ServerThread, fetch, post_chat, run
 
 from renderer.server.config import Config
+from renderer.server.state import default_sources
 
 ATTACKER = "127.0.0.2"
 HALF_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "
@@ -126,3 +127,27 @@ def test_trusted_proxies_are_exempt_from_the_cap(sockets: list[socket.socket]) -
         probe = attacker_socket(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         sockets.append(probe)
         assert probe.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def test_websockets_count_against_the_cap_until_they_close(sockets: list[socket.socket]) -> None:
+    gate = ControlledSource()
+    config = Config(token_delay=0, max_connections_per_client=2)
+    with ServerThread(config, sources={**default_sources(config), "gated": gate}) as server:
+        stream_id = run(post_chat(server, "hello", source="gated"))
+        upgrade = (
+            f"GET /api/streams/{stream_id}/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        for _ in range(2):
+            ws = attacker_socket(server.port, upgrade)
+            sockets.append(ws)
+            assert ws.recv(4096).startswith(b"HTTP/1.1 101")
+        over = attacker_socket(server.port, upgrade)
+        sockets.append(over)
+        assert closed_by_server(over)
+        sockets[0].close()
+        run(server.until(lambda: server.server is not None and server.server.open_per_address[ATTACKER] == 1, "1"))
+        again = attacker_socket(server.port, upgrade)
+        sockets.append(again)
+        assert again.recv(4096).startswith(b"HTTP/1.1 101")
+        run(server.acall(gate.release_all))

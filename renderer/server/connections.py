@@ -10,7 +10,8 @@
   (``max_connections_per_client``): one over it is accepted and closed at
   once, so one address cannot take every file descriptor.  Trusted proxies
   are exempt (every client behind them shares their address; the proxy
-  limits them).  A WebSocket stops counting once upgraded;
+  limits them).  A connection counts until its socket closes, a WebSocket's
+  too;
 * an accept loop that survives running out of file descriptors: Tornado's
   raises ``EMFILE`` from the accept callback again and again (100% CPU and
   a traceback per attempt); this one stops accepting for a moment, logs one
@@ -72,7 +73,15 @@ class LingeringIOStream(iostream.IOStream):
     """Where a lingering socket is registered until it closes (its server's
     ``lingering``, so that shutdown can close them at once)."""
 
+    on_release: Callable[[], None] | None = None
+    """Called once when the stream closes: its connection stops counting
+    against its address (a WebSocket, detached from the HTTP server when it
+    upgrades, counts until then too)."""
+
     def close(self, exc_info: Any = False) -> None:
+        release, self.on_release = self.on_release, None
+        if release is not None:
+            release()
         if (
             isinstance(exc_info, iostream.UnsatisfiableReadError)
             and getattr(self, "_read_regex", None) is not None  # reading up to a regex: the headers
@@ -228,12 +237,15 @@ class HardenedHTTPServer(httpserver.HTTPServer):
                 stream.close()
                 return
             self.open_per_address[address_text] += 1
-        if type(stream) is iostream.IOStream:
-            stream.__class__ = LingeringIOStream  # same object, same state: only closing differs
-            cast(LingeringIOStream, stream).lingering = self.lingering
         context = httpserver._HTTPRequestContext(stream, address, self.protocol, self.trusted_downstream)
         conn = HTTP1ServerConnection(stream, self.conn_params, context)
-        if capped:
+        if type(stream) is iostream.IOStream:
+            stream.__class__ = LingeringIOStream  # same object, same state: only closing differs
+            lingering = cast(LingeringIOStream, stream)
+            lingering.lingering = self.lingering
+            if capped:
+                lingering.on_release = lambda: self._release(address_text)
+        elif capped:  # TLS: counted until the HTTP connection ends
             self._addresses[conn] = address_text
         self._connections.add(conn)
         conn.start_serving(self)
@@ -247,9 +259,12 @@ class HardenedHTTPServer(httpserver.HTTPServer):
         super().on_close(server_conn)
         address = self._addresses.pop(server_conn, None)
         if address is not None:
-            self.open_per_address[address] -= 1
-            if self.open_per_address[address] <= 0:
-                del self.open_per_address[address]
+            self._release(address)
+
+    def _release(self, address: str) -> None:
+        self.open_per_address[address] -= 1
+        if self.open_per_address[address] <= 0:
+            del self.open_per_address[address]
 
 
 def make_server(app: web.Application, config: Config, access: Access | None = None) -> HardenedHTTPServer:

@@ -428,7 +428,7 @@ async def upstream(
                 if 200 <= head.code < 300:
                     media_type = _media_type(head.headers)
                     if media_type != "text/event-stream":
-                        shown = _clean(media_type, None)[:60] or "none"
+                        shown = _clean(media_type, api_key)[:60] or "none"
                         raise SourceError(f"the model API did not answer with an event stream (content type {shown})")
                     if head.headers.get("Content-Encoding", "identity").lower() != "identity":
                         raise SourceError("the model API sent a compressed stream")
