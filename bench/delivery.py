@@ -120,13 +120,16 @@ def answer_events(count: int) -> list[tuple[str, str, str]]:
 
 async def run_renderer(mode: str, profile: bool, store: str = "memory") -> None:
     """Serve like ``serve()`` does, with one stream prepared; print READY."""
-    from tornado import httpserver, netutil
+    from tornado import netutil
 
     from renderer.server import Config, make_app
+    from renderer.server.connections import make_server
 
     raise_fd_limit()
     events = json.load(sys.stdin) if mode == "replay" else []
-    config = Config(host=HOST, port=0, store=store, heartbeat=3600.0 if mode == "idle" else Config().heartbeat)
+    heartbeat = 3600.0 if mode == "idle" else Config().heartbeat
+    # Every benchmark connection comes from one address: no per-address cap.
+    config = Config(host=HOST, port=0, store=store, heartbeat=heartbeat, max_connections_per_client=0)
     app = make_app(config)
     store = app.state.store  # type: ignore[attr-defined]
     stream_id = await store.create()
@@ -134,7 +137,7 @@ async def run_renderer(mode: str, profile: bool, store: str = "memory") -> None:
         published = await store.publish(stream_id, event, data)
         assert config.store != "memory" or published.id == event_id, (published, event_id)
     # As serve() does, but on a free port: bind_sockets is what listen() uses.
-    server = httpserver.HTTPServer(app, max_body_size=config.max_body * 4, xheaders=False)
+    server = make_server(app, config, app.state.access)  # type: ignore[attr-defined]
     sockets = netutil.bind_sockets(0, HOST)
     server.add_sockets(sockets)
     stop = asyncio.Event()

@@ -220,6 +220,7 @@ def _run_serve(args: argparse.Namespace) -> Iterator[str]:
     """Run the server in the foreground; it prints its own lines."""
     import asyncio
 
+    from .server.access import check_exposure
     from .server.app import MEMORY_WORKERS_ERROR, make_app, serve, serve_workers
     from .server.config import config_from_env, parse_value, settings
 
@@ -230,6 +231,7 @@ def _run_serve(args: argparse.Namespace) -> Iterator[str]:
             raise ValueError("--source upstream needs --upstream URL (or RENDERER_UPSTREAM)")
         if config.workers > 1 and config.store == "memory":
             raise ValueError(MEMORY_WORKERS_ERROR)
+        check_exposure(config)
         make_app(config).state.store.close()  # type: ignore[attr-defined]  # a bad store URL or source fails here, in one line
     except ValueError as error:
         raise UsageError(str(error)) from None

@@ -31,6 +31,7 @@ from typing import Any
 from sse_client import SSEEvent, SSEParser
 from tornado import httpclient, httputil, web
 
+from renderer.server.access import Authenticator
 from renderer.server.config import Config
 from renderer.server.generation import Generations
 from renderer.server.sources import Message, last_user_message, tokens
@@ -65,13 +66,20 @@ class ServerThread(BaseServerThread):
         sources: dict[str, Any] | None = None,
         interval: float | None = None,
         sndbuf: int | None = None,
+        authenticator: Authenticator | None = None,
     ) -> None:
         """``interval``: replace the generations' preview interval (0: every
         token's ops at once, which makes the events of an answer
         deterministic).  ``sndbuf``: SO_SNDBUF of the listening socket, which
         accepted sockets inherit (Linux): without it the kernel lets a few MB
         pile up for a reader that does not read before a write blocks."""
-        super().__init__(config or Config(token_delay=0), store=store, sources=sources, name="test server")
+        super().__init__(
+            config or Config(token_delay=0),
+            store=store,
+            sources=sources,
+            name="test server",
+            authenticator=authenticator,
+        )
         self._interval = interval
         self._sndbuf = sndbuf
 
@@ -188,7 +196,11 @@ async def fetch(
     streaming_callback: Callable[[bytes], None] | None = None,
     timeout: float = TIMEOUT,
 ) -> httpclient.HTTPResponse:
-    """One request with Tornado's AsyncHTTPClient; errors are responses, not raised."""
+    """One request with Tornado's AsyncHTTPClient; errors are responses, not raised.
+    A body is sent as JSON unless ``headers`` say otherwise (Tornado's client
+    would label it a form, which the server refuses: 415)."""
+    if body is not None and not any(name.lower() == "content-type" for name in headers or {}):
+        headers = {**(headers or {}), "Content-Type": "application/json"}
     client = httpclient.AsyncHTTPClient(force_instance=True)
     try:
         return await client.fetch(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,6 +25,10 @@ class Stores:
         self.kind = kind
         self.url = url
         self._made: list[StreamStore] = []
+        # The stores of one test share their keys (one writes, another reads);
+        # the limits count every live stream under a prefix, so another test's
+        # streams (still live until their leases end) must not count here.
+        self.prefix = f"renderer-test-{secrets.token_hex(4)}:"
 
     def make(self, **options: Any) -> Any:
         store: StreamStore
@@ -32,7 +37,7 @@ class Stores:
         else:
             from renderer.server.store.redis import RedisStore
 
-            store = RedisStore(self.url, **options)
+            store = RedisStore(self.url, **{"prefix": self.prefix, **options})
         self._made.append(store)
         return store
 

@@ -101,7 +101,8 @@ def request(url: str, method: str = "GET", body: bytes | None = None) -> tuple[i
         with urllib.request.urlopen(urllib.request.Request(url, body, headers, method=method), timeout=TIMEOUT) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        with error:  # it holds the connection: unclosed, a ResourceWarning later
+            return error.code, dict(error.headers), error.read()
 
 
 # -- the source --------------------------------------------------------------------

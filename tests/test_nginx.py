@@ -343,3 +343,36 @@ def test_control_a_buffering_proxy_holds_the_first_event_back(
         assert assemble([event.as_dict() for event in events]) == render_markdown(MESSAGE)
 
     run(test())
+
+
+def _post_from(source: str, port: int, headers: dict[str, str]) -> int:
+    """A chat POST to nginx from ``source`` (a loopback address); its status."""
+    body = json.dumps({"message": MESSAGE, "source": "controlled"}).encode()
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = (
+        f"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n{head}\r\n"
+    ).encode() + body
+    with socket.socket() as sock:
+        sock.settimeout(TIMEOUT)
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(request)
+        status_line = sock.recv(4096).split(b"\r\n", 1)[0]
+    return int(status_line.split()[1])
+
+
+def test_behind_nginx_each_client_has_its_own_limit_and_the_page_origin_may_post(
+    tmp_path: Path, control: ControlledSource
+) -> None:
+    config = Config(token_delay=0, max_streams_per_client=1, trusted_proxy="127.0.0.1")
+    with ServerThread(config, sources={"controlled": control}, interval=0) as server:
+        for nginx in proxy(tmp_path, server):
+            origin = {"Origin": f"http://127.0.0.1:{nginx.port}"}  # the page's own origin, through nginx
+            assert _post_from("127.0.0.1", nginx.port, origin) == 201
+            assert _post_from("127.0.0.1", nginx.port, origin) == 429  # this client's one answer is live
+            assert _post_from("127.0.0.2", nginx.port, origin) == 201  # another client is not locked out
+            forged = {**origin, "X-Forwarded-For": "203.0.113.9"}  # nginx appends the real address
+            assert _post_from("127.0.0.2", nginx.port, forged) == 429
+            assert _post_from("127.0.0.3", nginx.port, {"Origin": "http://evil.example"}) == 403
+            server.call(control.release_all)

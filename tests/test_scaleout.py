@@ -288,11 +288,13 @@ def test_redis_restart_mid_stream_gives_an_error_or_a_clean_resume_never_a_hang(
             names = [event.event for event in reader.events]
             # Nothing was persisted, so the stream is gone after the restart.  The behaviour
             # that holds: the reader gets one ``error`` event ("the stream store lost this
-            # answer"), then the response ends, with no ``done`` (the answer was lost, not
-            # finished).  A Redis that kept the stream would give a clean resume instead.
-            assert names[-1] == "error", names[-5:]
-            assert "done" not in names
-            assert "lost" in json.loads(reader.events[-1].data)["message"]
+            # answer"), then ``done`` with reason ``error`` and no id (readers always get
+            # ``done`` after ``error``), then the response ends.  A Redis that kept the
+            # stream would give a clean resume instead.
+            assert names[-2:] == ["error", "done"], names[-5:]
+            assert names.count("done") == 1 and reader.events[-1].id is None
+            assert json.loads(reader.events[-1].data)["reason"] == "error"
+            assert "lost" in json.loads(reader.events[-2].data)["message"]
             assert waited < 2 * TIMEOUT
 
             # Redis is back: new answers work again.

@@ -172,7 +172,10 @@ def test_a_body_past_the_server_limit_sent_raw_gets_413_json(server: ServerThrea
         size = 5 * CONFIG.max_body
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         try:
-            writer.write(f"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n".encode())
+            writer.write(
+                f"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {size}\r\n\r\n".encode()
+            )
             await writer.drain()
             head = await asyncio.wait_for(reader.read(4096), TIMEOUT)
         finally:

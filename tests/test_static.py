@@ -71,7 +71,8 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        with error:  # it holds the connection: unclosed, a ResourceWarning later
+            return error.code, dict(error.headers), error.read()
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from store_helpers import DONE, EXPECTED, OPS, WAIT, Stores, as_dicts, caught_up
 from renderer import assemble
 from renderer.server.store import (
     BadEventId,
+    ClientLimit,
     Event,
     MemoryStore,
     SlowReader,
@@ -483,5 +484,45 @@ def test_take_ready_gives_what_is_queued_up_to_the_limit_and_done_finishes(store
         assert reader.finished
         assert store.subscriptions == 0
         await asyncio.wait_for(reader.wait(), WAIT)
+
+    stores.run(test)
+
+
+def test_a_client_at_its_limit_gets_client_limit_others_do_not_and_room_again_after_done(stores: Stores) -> None:
+    async def test() -> None:
+        store = stores.make(max_live=10, max_per_client=2)
+        first = await store.create(client="198.51.100.1")
+        await store.create(client="198.51.100.1")
+        with pytest.raises(ClientLimit):
+            await store.create(client="198.51.100.1")
+        await store.create(client="198.51.100.2")
+        await store.publish(first, "done", DONE)
+        await store.create(client="198.51.100.1")
+
+    stores.run(test)
+
+
+def test_concurrent_creates_cannot_all_pass_the_limits(stores: Stores) -> None:
+    async def test() -> None:
+        store = stores.make(max_live=20, max_per_client=8)
+        one = await asyncio.gather(*(store.create(client="a") for _ in range(60)), return_exceptions=True)
+        assert sum(isinstance(result, str) for result in one) == 8
+        assert all(isinstance(result, str | ClientLimit) for result in one)
+        many = await asyncio.gather(*(store.create(client=f"c{n}") for n in range(60)), return_exceptions=True)
+        assert sum(isinstance(result, str) for result in many) == 12  # 20 in all
+        assert all(isinstance(result, str | StoreFull) for result in many)
+
+    stores.run(test)
+
+
+def test_a_stream_knows_its_owner(stores: Stores) -> None:
+    async def test() -> None:
+        store = stores.make()
+        mine = await store.create(owner="token:abc")
+        nobodys = await store.create()
+        assert await store.owner(mine) == "token:abc"
+        assert await store.owner(nobodys) == ""
+        with pytest.raises(StreamNotFound):
+            await store.owner("nope")
 
     stores.run(test)

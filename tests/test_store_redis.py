@@ -177,7 +177,7 @@ def test_redis_restarted_without_its_data_ends_readers_with_an_error() -> None:
             reader = await b.subscribe(sid)
             await asyncio.to_thread(server.restart)
             events = await drain(reader)
-            assert [e.event for e in events] == ["block", "error"]
+            assert [e.event for e in events] == ["block", "error", "done"]
             with pytest.raises(StreamNotFound):
                 await a.publish(sid, "block", "<p>2</p>")
             with pytest.raises(StreamNotFound):
@@ -201,7 +201,7 @@ def test_redis_that_stays_down_ends_readers_with_an_error_and_health_says_so() -
             await asyncio.to_thread(server.stop)
             started = time.monotonic()
             events = await drain(reader)
-            assert [e.event for e in events] == ["block", "error"]
+            assert [e.event for e in events] == ["block", "error", "done"]
             assert time.monotonic() - started < 10
             assert not await b.health()
             assert b.followers == 0 and b.subscriptions == 0

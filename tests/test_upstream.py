@@ -14,6 +14,7 @@ import itertools
 import json
 import socket
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -293,6 +294,47 @@ def test_the_api_key_never_reaches_the_reader(fake: FakeUpstream) -> None:
     pieces, message = run_reply(fake, Reply([body], status=401, headers=JSON), api_key=KEY)
     assert pieces == []
     assert message == "the model API answered HTTP 401: Key [redacted] is not valid (Bearer [redacted])"
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+REDACTION_VARIANTS = [
+    pytest.param(KEY.upper(), id="upper-case"),
+    pytest.param(KEY.title(), id="mixed-case"),
+    pytest.param(f"key_{KEY}_invalid", id="glued-in-a-word"),
+    pytest.param(f"{KEY[:8]}\u200b{KEY[8:]}", id="zero-width-space"),
+    pytest.param(f"{KEY[:5]}\u2060{KEY[5:12]}\ufeff{KEY[12:]}", id="word-joiner-and-bom"),
+    pytest.param(f"{KEY[:10]}\x00{KEY[10:]}", id="nul"),
+    pytest.param(f"{KEY[:10]}\x1b{KEY[10:]}", id="escape"),
+    pytest.param(f"{KEY[:3]}\u00ad{KEY[3:]}", id="soft-hyphen"),
+    pytest.param(_fullwidth(KEY), id="fullwidth-compatibility-forms"),
+    pytest.param(f"{KEY[:4]}\u202e{KEY[4:]}", id="bidi-override"),
+]
+
+
+@pytest.mark.parametrize("shown", REDACTION_VARIANTS)
+def test_the_api_key_is_redacted_in_any_shape_before_it_reaches_the_reader_or_the_log(
+    fake: FakeUpstream, shown: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps({"error": {"message": f"Incorrect API key provided: {shown}."}}).encode()
+    with caplog.at_level("DEBUG"):
+        pieces, message = run_reply(fake, Reply([body], status=401, headers=JSON), api_key=KEY)
+    assert pieces == [] and message is not None
+    assert "[redacted]" in message, message
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for text in (message, logged):
+        folded = "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isprintable())
+        assert KEY.casefold()[4:] not in folded and KEY.casefold()[:-4] not in folded, text
+
+
+@pytest.mark.parametrize("shown", REDACTION_VARIANTS)
+def test_an_error_chunk_mid_stream_has_the_key_redacted_in_any_shape(fake: FakeUpstream, shown: str) -> None:
+    error = json.dumps({"error": {"message": f"bad key {shown}"}})
+    _, message = run_collect(fake, f"data: {error}\n\n".encode(), api_key=KEY)
+    assert message is not None and "[redacted]" in message
+    assert KEY.casefold()[4:] not in unicodedata.normalize("NFKC", message).casefold()
 
 
 def test_an_error_chunk_mid_stream_is_a_source_error(fake: FakeUpstream) -> None:

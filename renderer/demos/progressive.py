@@ -68,6 +68,8 @@ table{border-collapse:collapse}td,th{border:1px solid #d0d0d7;padding:.2rem .5re
 class ProgressiveDemoHandler(JSONHandler):
     """The demo page; ``scale`` multiplies every delay (tests pass a small one)."""
 
+    authenticated = False  # a public page with canned content
+
     def initialize(self, state: AppState, scale: float = 1.0) -> None:
         super().initialize(state)
         self.scale = scale

@@ -13,12 +13,14 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from tornado import httpserver, netutil, web
+from tornado import netutil, web
 
 from ..demos import progressive
 from ..harness import page
 from ..sanitizer.clean import DEFAULT_POLICY, Policy
+from .access import Authenticator, check_exposure
 from .config import Config
+from .connections import make_server
 from .handlers import (
     STREAM_ID,
     CancelHandler,
@@ -30,6 +32,7 @@ from .handlers import (
     NotFoundHandler,
     PageHandler,
     PollHandler,
+    StaticFiles,
     StreamSocket,
 )
 from .policy_js import AllowlistHandler, policy_module
@@ -56,7 +59,12 @@ logger = logging.getLogger(__name__)
 def make_store(config: Config) -> StreamStore:
     """The store a ``--store`` value names."""
     if config.store == "memory":
-        return MemoryStore(ttl=config.ttl, max_live=config.max_streams, max_pending=config.max_pending)
+        return MemoryStore(
+            ttl=config.ttl,
+            max_live=config.max_streams,
+            max_per_client=config.max_streams_per_client,
+            max_pending=config.max_pending,
+        )
     if config.store.startswith(("redis://", "rediss://", "unix://")):
         try:
             from .store.redis import RedisStore  # only a Redis deployment needs the redis package
@@ -66,6 +74,7 @@ def make_store(config: Config) -> StreamStore:
             config.store,
             ttl=config.ttl,
             max_live=config.max_streams,
+            max_per_client=config.max_streams_per_client,
             max_pending=config.max_pending,
             lease=config.lease,
         )
@@ -101,7 +110,7 @@ def static_routes(state: AppState) -> list[Route]:
     stream.js imports: the browser checks against the server's own policy)."""
     return [
         (r"/static/allowlist\.js", AllowlistHandler, {"module": policy_module(state.policy)}),
-        (r"/static/(.*)", web.StaticFileHandler, {"path": str(state.static_path)}),
+        (r"/static/(.*)", StaticFiles, {"path": str(state.static_path)}),
     ]
 
 
@@ -128,6 +137,7 @@ def make_app(
     sources: Mapping[str, Source] | None = None,
     policy: Policy = DEFAULT_POLICY,
     demos: bool = False,
+    authenticator: Authenticator | None = None,
 ) -> web.Application:
     """The whole server as one Tornado application: the API, the chat page,
     static files and, with ``demos=True`` (as ``python -m renderer serve``
@@ -135,9 +145,11 @@ def make_app(
     share.  ``sources``: the sources by name (default: demo and echo, plus
     upstream when configured); ``store``: default ``make_store(config)``;
     ``policy``: the allowlist answers are sanitized with, also served to the
-    browser's re-check."""
+    browser's re-check; ``authenticator``: the application's own check of who
+    calls (a session cookie, a header set by the proxy; see
+    ``access.Authenticator``), in addition to ``config.auth_tokens``."""
     config = config or Config()
-    state = AppState(config, store or make_store(config), sources, policy=policy)
+    state = AppState(config, store or make_store(config), sources, policy=policy, authenticator=authenticator)
     routes = [*page_routes(state), *api_routes(state), *static_routes(state)]
     if demos:
         routes += demo_routes(state)
@@ -165,11 +177,10 @@ async def serve(
     ``sockets``: listen on these (bound by ``serve_workers`` before it forked)
     instead of binding ``config.host:config.port``; ``worker``: this
     process's number among them, for its log lines."""
+    check_exposure(config)
     app = make_app(config, demos=True)
     state: AppState = app.state  # type: ignore[attr-defined]
-    # ChatHandler reads its own body and answers 413; this only bounds the
-    # bytes a chunked upload may send before the connection is dropped.
-    server = httpserver.HTTPServer(app, max_body_size=config.max_body * 16, xheaders=False)
+    server = make_server(app, config, state.access)
     if sockets is None:
         sockets = netutil.bind_sockets(config.port, config.host)
     server.add_sockets(sockets)
@@ -236,6 +247,7 @@ def serve_workers(config: Config, workers: int | None = None) -> int:
     Call it from a process with no event loop running and no threads: it forks.
     """
     workers = config.workers if workers is None else workers
+    check_exposure(config)
     if workers < 1:
         raise ValueError("workers must be at least 1")
     sockets = netutil.bind_sockets(config.port, config.host)

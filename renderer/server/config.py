@@ -90,15 +90,56 @@ class Config:
     max_body: int = _setting(256 * 1024, "bytes of one request body", minimum=1, metavar="BYTES")
     max_message: int = _setting(32_000, "characters of message text in one request", minimum=1, metavar="CHARS")
     max_streams: int = _setting(
-        200, "answers generating at once in this process (0: refuse new answers)", minimum=0, metavar="N"
+        200,
+        "answers generating at once; the Redis store counts them across every process that shares it "
+        "(0: refuse new answers)",
+        minimum=0,
+        metavar="N",
     )
     max_streams_per_client: int = _setting(
-        8, "answers generating at once for one client address", minimum=0, metavar="N"
+        8,
+        "answers generating at once for one client address (counted in the store, across processes)",
+        minimum=0,
+        metavar="N",
     )
     max_pending: int = _setting(
         1000, "events a reader may fall behind before it is cut off (it may resume)", minimum=1, metavar="N"
     )
     ttl: float = _setting(600.0, "seconds a finished answer stays readable", minimum=0.001, metavar="SECONDS")
+    allowed_origin: str = _setting(
+        "",
+        "other origins (scheme://host[:port], comma-separated) whose pages may call the API; "
+        "the server's own origin always may",
+        metavar="ORIGINS",
+    )
+    auth_tokens: str | None = _setting(
+        None,
+        "bearer tokens (comma-separated) that API requests must carry; unset: no authentication",
+        secret=True,
+        metavar="TOKENS",
+    )
+    allow_unauthenticated: bool = _setting(
+        False,
+        "serve on a non-loopback address without authentication (something in front authenticates)",
+        metavar="BOOL",
+    )
+    trusted_proxy: str = _setting(
+        "",
+        "addresses or networks (comma-separated) of proxies whose X-Forwarded-For names the client",
+        metavar="ADDRESSES",
+    )
+    max_connections_per_client: int = _setting(
+        256, "open connections from one address (trusted proxies exempt; 0: no cap)", minimum=0, metavar="N"
+    )
+    header_timeout: float = _setting(
+        30.0,
+        "seconds a client may take to send a request's headers (also: how long an idle connection stays open)",
+        minimum=0.001,
+        metavar="SECONDS",
+    )
+    body_timeout: float = _setting(
+        60.0, "seconds a client may take to send a request body", minimum=0.001, metavar="SECONDS"
+    )
     lease: float = _setting(
         10.0,
         "Redis store: seconds a generating process may stay silent before readers end its answer",
@@ -125,7 +166,7 @@ def settings() -> dict[str, Setting]:
 
 
 def value_type(name: str) -> type:
-    """The type a field's text is converted to: ``int``, ``float`` or ``str``."""
+    """The type a field's text is converted to: ``int``, ``float``, ``bool`` or ``str``."""
     hint = typing.get_type_hints(Config)[name]
     if isinstance(hint, types.UnionType):  # X | None
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
@@ -142,6 +183,13 @@ def parse_value(name: str, text: str) -> Any:
     kind = value_type(name)
     if kind is str:
         return text
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"{name} must be true or false, got {text!r}")
     try:
         return kind(text)
     except ValueError:

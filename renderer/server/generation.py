@@ -4,6 +4,12 @@ One task per answer.  Readers never drive it: a reader that leaves does not
 stop generation; only ``cancel`` (or shutdown) does.  However a task ends,
 the stream ends with what was generated so far committed, then ``done``
 (after an ``error`` event when something failed).
+
+A write the store refuses (Redis unreachable or out of memory) ends the
+answer: its last events are retried a bounded number of times
+(``END_RETRIES``), and if the store still refuses them the stream is
+abandoned (``StreamStore.abandon``), so that its readers end it when it
+falls silent instead of waiting on an answer nobody writes.
 """
 
 from __future__ import annotations
@@ -18,11 +24,17 @@ from ..markdown.ops import Op
 from ..markdown.stream import DEFAULT_INTERVAL, MarkdownStream
 from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
 from .sources import SourceError
-from .store.base import StreamNotFound, StreamStore
+from .store.base import StoreError, StreamEnded, StreamNotFound, StreamStore
 
-__all__ = ["Generations"]
+__all__ = ["END_RETRIES", "Generations"]
 
 logger = logging.getLogger(__name__)
+
+END_RETRIES = 6
+"""Attempts at writing an answer's last events (backing off from 50 ms to
+1.6 s, about 3 s in all: a short Redis out-of-memory spell passes)."""
+
+STORE_FAILED = "the stream store refused a write; the answer stopped"
 
 
 class Generations:
@@ -45,17 +57,22 @@ class Generations:
         """Live generations started for ``owner`` (a client address)."""
         return sum(1 for stream_owner in self._owners.values() if stream_owner == owner)
 
-    async def start(self, source: AsyncIterator[str], *, owner: str = "") -> str:
-        """Create a stream and start generating into it; returns its id."""
-        stream_id = await self._store.create()
+    async def start(self, source: AsyncIterator[str], *, owner: str = "", client: str = "") -> str:
+        """Create a stream and start generating into it; returns its id.
+        ``client`` (an address) is what the store's per-client limit counts;
+        ``owner`` the principal the stream belongs to."""
+        stream_id = await self._store.create(client=client, owner=owner)
         task = asyncio.create_task(self._run(stream_id, source), name=f"generate {stream_id}")
         self._tasks[stream_id] = task
-        self._owners[stream_id] = owner
-        task.add_done_callback(lambda _: self._forget(stream_id))
+        self._owners[stream_id] = client
+        task.add_done_callback(lambda done: self._forget(stream_id, done))
         self._store.on_cancel(stream_id, lambda: self.stop(stream_id, "cancelled"))
         return stream_id
 
-    def _forget(self, stream_id: str) -> None:
+    def _forget(self, stream_id: str, task: asyncio.Task[None] | None = None) -> None:
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            # Never silently: _run catches everything, so this is a bug.
+            logger.error("generation of %s died", stream_id, exc_info=task.exception())
         self._tasks.pop(stream_id, None)
         self._owners.pop(stream_id, None)
         self._stop_reasons.pop(stream_id, None)
@@ -105,6 +122,9 @@ class Generations:
         except StreamNotFound:
             logger.warning("stream %s is gone from the store (expired, or the store lost it)", stream_id)
             return
+        except StoreError as error:  # unreachable, out of memory: end it (bounded retries)
+            logger.warning("stream %s: the store refused a write: %s", stream_id, error)
+            reason, message = "error", STORE_FAILED
         except Exception:
             logger.exception("generation of %s failed", stream_id)
             reason, message = "error", "the answer could not be generated"
@@ -118,11 +138,32 @@ class Generations:
         await self._finish(stream_id, engine, reason, message)
 
     async def _finish(self, stream_id: str, engine: MarkdownStream, reason: str, message: str | None) -> None:
-        """Commit what was generated, then end the stream."""
-        try:
-            await self._publish(stream_id, engine.close())
-            if message is not None:
-                await self._store.publish(stream_id, "error", json.dumps({"message": message}))
-            await self._store.publish(stream_id, "done", json.dumps({"reason": reason}))
-        except Exception:
-            logger.exception("could not end stream %s", stream_id)
+        """Commit what was generated, then end the stream: each event retried
+        (bounded) while the store refuses it; abandoned if it still does."""
+        last: list[tuple[str, str]] = [(op.kind, op.html) for op in engine.close()]
+        if message is not None:
+            last.append(("error", json.dumps({"message": message})))
+        last.append(("done", json.dumps({"reason": reason})))
+        attempt = 0
+        while last:
+            event, data = last[0]
+            try:
+                await self._store.publish(stream_id, event, data)
+            except (StreamNotFound, StreamEnded):
+                return  # expired, lost, or ended by a reader: nothing left to end
+            except StoreError as error:  # a failed publish changes nothing: retry it
+                attempt += 1
+                if attempt >= END_RETRIES:
+                    logger.error("could not end stream %s (%s); abandoning it to its readers", stream_id, error)
+                    self._store.abandon(stream_id)
+                    return
+                logger.warning("stream %s: the store refused its last events (%s); retrying", stream_id, error)
+                await asyncio.sleep(0.05 * 2 ** (attempt - 1))
+                continue
+            except ValueError:  # an op the store could not apply: end without it
+                logger.exception("could not write the last events of %s", stream_id)
+                if event == "done":
+                    return
+                if event not in ("error", "done") and not any(kind == "error" for kind, _ in last):
+                    last.insert(1, ("error", json.dumps({"message": "the answer could not be generated"})))
+            last.pop(0)

@@ -17,10 +17,12 @@ from typing import Any, NoReturn
 from tornado import iostream, web, websocket
 
 from . import sse
+from .connections import request_linger
 from .sources import Message
 from .state import AppState
 from .store.base import (
     BadEventId,
+    ClientLimit,
     Event,
     SlowReader,
     StoreError,
@@ -41,6 +43,7 @@ __all__ = [
     "NotFoundHandler",
     "PageHandler",
     "PollHandler",
+    "StaticFiles",
     "StreamSocket",
 ]
 
@@ -67,6 +70,7 @@ STORE_RETRY_AFTER = 2
 STORE_ERRORS: tuple[tuple[type[StoreError], int, str, int | None], ...] = (
     (StreamNotFound, 404, "unknown stream", None),
     (BadEventId, 400, "malformed event id (Last-Event-ID, lastEventId or after)", None),
+    (ClientLimit, 429, "too many answers in progress for this client", 5),
     (StoreFull, 503, "too many answers in progress", 5),
     (StoreUnavailable, 503, "the stream store is unavailable; retry later", STORE_RETRY_AFTER),
 )
@@ -83,10 +87,34 @@ def store_error(error: BaseException | None) -> APIError | None:
     return None
 
 
+SERVER_HEADER = "renderer"
+"""The ``Server`` header: no version for a scanner to match."""
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def set_safe_headers(handler: web.RequestHandler) -> None:
+    """Headers every response carries (``set_default_headers``: errors too)."""
+    handler.set_header("Server", SERVER_HEADER)
+    handler.set_header("X-Content-Type-Options", "nosniff")
+    handler.set_header("Referrer-Policy", "no-referrer")
+
+
+def is_json_type(content_type: str) -> bool:
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 class JSONErrors(web.RequestHandler):
     """Errors as JSON ``{"error": ...}``, never a page or a stack trace.
     Store errors are answered as ``STORE_ERRORS`` says (an unreachable store
-    is a 503 with ``Retry-After``, not a 500)."""
+    is a 503 with ``Retry-After``, not a 500).  An error answered before the
+    body was read closes the connection lingering (``request_linger``), so
+    that a client still sending its body reads the answer."""
+
+    def set_default_headers(self) -> None:
+        set_safe_headers(self)
+        self.set_header("Cache-Control", "no-store")
 
     def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
         if isinstance(value, StoreUnavailable):
@@ -111,6 +139,10 @@ class JSONErrors(web.RequestHandler):
             if error.retry_after is not None:
                 # Set here: send_error clears the headers set before the error.
                 self.set_header("Retry-After", str(error.retry_after))
+        if isinstance(error, APIError) and error.status_code == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="renderer"')
+        if self.request.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in self.request.headers:
+            request_linger(self)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": message}))
 
@@ -119,17 +151,47 @@ class JSONErrors(web.RequestHandler):
         raise APIError(status, message, retry_after=retry_after)
 
 
-class JSONHandler(JSONErrors):
-    """Shared by every API handler: state, JSON errors, safe default headers."""
+class AccessMixin(JSONErrors):
+    """Who may call (``access.py``), checked before anything else is done."""
 
     state: AppState
+    authenticated = True
+    """Whether this handler needs a principal when authentication is on."""
+    owned_stream = False
+    """Whether the first path argument is a stream id only its owner may use."""
+    principal = ""
+    """Who calls ("" with authentication off)."""
+
+    async def check_access(self) -> None:
+        """403 cross-site, 415 not JSON, 401 no principal, 404 not the owner's."""
+        request, access = self.request, self.state.access
+        if request.method in WRITE_METHODS:
+            if access.cross_site(request):
+                self.fail(403, "cross-site requests are refused (Origin / Sec-Fetch-Site)")
+            has_body = request.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in request.headers
+            if has_body and not is_json_type(request.headers.get("Content-Type", "")):
+                self.fail(415, "the body must be JSON (Content-Type: application/json)")
+        if not (self.authenticated and access.enabled):
+            return
+        principal = await access.principal(request)
+        if principal is None:
+            self.fail(401, "authentication required")
+        self.principal = principal
+        if self.owned_stream and self.path_args and await self.state.store.owner(self.path_args[0]) != principal:
+            raise StreamNotFound(self.path_args[0])  # 404, as if it did not exist
+
+    def client_address(self) -> str:
+        return self.state.access.client_address(self.request)
+
+
+class JSONHandler(AccessMixin):
+    """Shared by every API handler: state, access checks, JSON errors, safe default headers."""
 
     def initialize(self, state: AppState) -> None:
         self.state = state
 
-    def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "no-referrer")
+    async def prepare(self) -> None:
+        await self.check_access()
 
     def send_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -163,18 +225,27 @@ class JSONBodyHandler(JSONHandler):
     JSON 413 (declared: before it is read; chunked: once it passes
     ``Config.max_body``) instead of Tornado's bare 400."""
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         self._body = bytearray()
         self._too_large = False
+        await self.check_access()
         length = self.request.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > self.state.config.max_body:
             self.fail(413, f"the body is larger than {self.state.config.max_body} bytes")
 
     def data_received(self, chunk: bytes) -> None:
-        if not self._too_large:
-            self._body += chunk
-            if len(self._body) > self.state.config.max_body:
-                self._too_large, self._body = True, bytearray()
+        if self._too_large:
+            return
+        self._body += chunk
+        if len(self._body) > self.state.config.max_body:
+            # Answer now (a chunked body has no length to judge before), and
+            # linger: the client may still be sending.
+            self._too_large, self._body = True, bytearray()
+            if not self._finished:
+                error = APIError(413, f"the body is larger than {self.state.config.max_body} bytes")
+                self.clear()
+                self.set_status(413)
+                self.write_error(413, exc_info=(APIError, error, None))
 
     def json_object(self, shape: str) -> dict[str, Any]:
         """The body as a JSON object (``shape`` says what one looks like), else 413 or 400."""
@@ -184,6 +255,8 @@ class JSONBodyHandler(JSONHandler):
             body = json.loads(bytes(self._body) or b"null")
         except (ValueError, UnicodeDecodeError):
             self.fail(400, "the body is not valid JSON")
+        except RecursionError:
+            self.fail(400, "the body is nested too deeply")
         if not isinstance(body, dict):
             self.fail(400, f"the body must be a JSON object: {shape}")
         return body
@@ -261,6 +334,8 @@ def ndjson_frame(event: Event) -> bytes:
 class EventsHandler(FollowMixin):
     """``GET /api/streams/ID/events``: the stream as Server-Sent Events."""
 
+    owned_stream = True
+
     async def get(self, stream_id: str) -> None:
         after = self.last_event_id()
         if await self.check_stream(stream_id, after):
@@ -270,6 +345,8 @@ class EventsHandler(FollowMixin):
 
 class NDJSONHandler(FollowMixin):
     """``GET /api/streams/ID/ndjson``: the same events, one JSON object a line."""
+
+    owned_stream = True
 
     async def get(self, stream_id: str) -> None:
         after = self.last_event_id()
@@ -283,6 +360,8 @@ class NDJSONHandler(FollowMixin):
 class PollHandler(JSONHandler):
     """``GET /api/streams/ID/poll?after=ID&wait=S``: the same events as JSON,
     waiting up to ``wait`` seconds for something new."""
+
+    owned_stream = True
 
     async def get(self, stream_id: str) -> None:
         after = self.get_query_argument("after", None) or None
@@ -317,12 +396,23 @@ def event_json(event: Event) -> dict[str, str | None]:
     return {"id": event.id, "event": event.event, "data": event.data}
 
 
-class StreamSocket(JSONErrors, websocket.WebSocketHandler):
-    """``GET /api/streams/ID/ws``: the same events as JSON text messages."""
+class StreamSocket(AccessMixin, websocket.WebSocketHandler):
+    """``GET /api/streams/ID/ws``: the same events as JSON text messages.
+
+    The upgrade is refused (403) for a page of a foreign origin: a stream is
+    read-only, but it may be someone's private answer.  Messages from the
+    client are ignored (a client keeps the connection alive with WebSocket
+    pings, which the server answers; it sends its own every ``heartbeat``)."""
+
+    owned_stream = True
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             self.fail(400, "this URL speaks WebSocket only (Upgrade: websocket)")
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.state.access.origin_allowed(origin, self.request):
+            self.fail(403, "cross-site WebSocket upgrades are refused")
+        await self.check_access()
         await super().get(*args, **kwargs)
 
     def initialize(self, state: AppState) -> None:
@@ -362,8 +452,11 @@ class StreamSocket(JSONErrors, websocket.WebSocketHandler):
         if self.subscription is not None:
             self.subscription.close()
 
+    def on_message(self, message: str | bytes) -> None:
+        pass  # nothing to say to the server over this socket: ignored (see the class)
+
     def check_origin(self, origin: str) -> bool:
-        return True  # read-only, public stream data: any page may follow it
+        return self.state.access.origin_allowed(origin, self.request)
 
 
 class ChatHandler(JSONBodyHandler, FollowMixin):
@@ -371,16 +464,11 @@ class ChatHandler(JSONBodyHandler, FollowMixin):
     itself as SSE when the client asks for ``text/event-stream``."""
 
     async def post(self) -> None:
-        config = self.state.config
         messages, source_name = self._parse()
-        owner = self.request.remote_ip or ""
-        generations = self.state.generations
-        if generations.count(owner) >= config.max_streams_per_client:
-            self.fail(429, "too many answers in progress for this client", retry_after=5)
-        if len(generations) >= config.max_streams:
-            self.fail(503, "too many answers in progress", retry_after=5)
         source = self.state.make_source(source_name, messages)
-        stream_id = await generations.start(source, owner=owner)  # a full store: 503 (STORE_ERRORS)
+        # The store counts and checks the limits in one atomic step (shared
+        # by every process on a Redis store): 429 for this client, 503 for all.
+        stream_id = await self.state.generations.start(source, owner=self.principal, client=self.client_address())
         if "text/event-stream" in self.request.headers.get("Accept", ""):
             self.set_header("X-Stream-Id", stream_id)  # to resume with GET .../events
             self.start_event_stream()
@@ -426,6 +514,8 @@ def _is_message(value: Any) -> bool:
 class CancelHandler(JSONHandler):
     """``POST /api/streams/ID/cancel``: stop generating."""
 
+    owned_stream = True
+
     async def post(self, stream_id: str) -> None:
         cancelled = await self.state.store.cancel(stream_id)
         self.send_json({"id": stream_id, "cancelled": cancelled}, status=202 if cancelled else 200)
@@ -433,6 +523,8 @@ class CancelHandler(JSONHandler):
 
 class HealthHandler(JSONHandler):
     """``GET /healthz``: liveness, and whether the store answers."""
+
+    authenticated = False  # for load balancers
 
     async def get(self) -> None:
         healthy = await self.state.store.health()
@@ -458,8 +550,17 @@ origin, no inline script or style, HTML reaches the DOM only through the
 (an answer's remote image could leak data to its host)."""
 
 
+def set_page_headers(handler: web.RequestHandler) -> None:
+    """What every HTML page of this server carries, static files included."""
+    handler.set_header("Content-Security-Policy", PAGE_CSP)
+    handler.set_header("Cross-Origin-Opener-Policy", "same-origin")
+    handler.set_header("X-Frame-Options", "DENY")  # frame-ancestors for browsers without CSP 2
+
+
 class PageHandler(JSONHandler):
     """An HTML page from ``static/``, with the strict CSP."""
+
+    authenticated = False  # the page is public; what it calls is not
 
     def initialize(self, state: AppState, page: str = "index.html") -> None:
         super().initialize(state)
@@ -467,8 +568,7 @@ class PageHandler(JSONHandler):
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
-        self.set_header("Content-Security-Policy", PAGE_CSP)
-        self.set_header("Cross-Origin-Opener-Policy", "same-origin")
+        set_page_headers(self)
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/html; charset=utf-8")
@@ -478,8 +578,25 @@ class PageHandler(JSONHandler):
     head = get  # Tornado sends the headers only
 
 
+class StaticFiles(JSONErrors, web.StaticFileHandler):
+    """``/static/...``: files with the headers of pages (CSP, frame and
+    referrer rules on the HTML ones, nosniff on all), errors as JSON, and a
+    404 for a path no file can have (a NUL byte)."""
+
+    def set_default_headers(self) -> None:
+        set_safe_headers(self)
+        set_page_headers(self)  # harmless on scripts and styles; what protects the .html files
+
+    def parse_url_path(self, url_path: str) -> str:
+        if "\x00" in url_path:
+            raise APIError(404, "not found")
+        return super().parse_url_path(url_path)
+
+
 class NotFoundHandler(JSONHandler):
     """Anything else: a JSON 404."""
 
-    def prepare(self) -> None:
+    authenticated = False
+
+    async def prepare(self) -> None:
         self.fail(404, "not found")

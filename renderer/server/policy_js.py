@@ -20,6 +20,7 @@ import re
 from tornado import web
 
 from ..sanitizer.clean import Policy
+from .handlers import set_safe_headers
 
 __all__ = ["AllowlistHandler", "policy_module"]
 
@@ -120,7 +121,7 @@ class AllowlistHandler(web.RequestHandler):
         self.module = module
 
     def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
+        set_safe_headers(self)
 
     def get(self) -> None:
         self.set_header("Content-Type", "text/javascript; charset=utf-8")

@@ -12,6 +12,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from ..sanitizer.clean import DEFAULT_POLICY, DEFAULT_SANITIZER, BleachSanitizer, Policy
+from .access import Access, Authenticator
 from .config import Config
 from .generation import Generations
 from .sources import Message, Source, demo, echo, load_source
@@ -77,8 +78,11 @@ class AppState:
         sources: Mapping[str, Source] | None = None,
         *,
         policy: Policy = DEFAULT_POLICY,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.config = config
+        self.access = Access(config, authenticator=authenticator)
+        """Who may call: client addresses, origins, authentication (``access.py``)."""
         self.store = store
         self.policy = policy
         """The one allowlist: answers are sanitized with it, and the browser's

@@ -16,10 +16,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Self
 
-from tornado import httpserver, netutil, web
+from tornado import netutil, web
 
+from .access import Authenticator
 from .app import make_app
 from .config import Config
+from .connections import HardenedHTTPServer, make_server
 from .sources import Source
 from .state import AppState
 from .store.base import StreamStore
@@ -40,14 +42,17 @@ class ServerThread:
         sources: Mapping[str, Source] | None = None,
         demos: bool = True,
         name: str = "renderer server",
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.config = config or Config()
+        self.authenticator = authenticator
         self.store = store
         self.sources = sources
         self.demos = demos
         self.port = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self.app: web.Application | None = None
+        self.server: HardenedHTTPServer | None = None
         self.shutdown_problems: list[str] = []
         """What went wrong stopping the server (leak tests look here)."""
         self._stop: asyncio.Event | None = None
@@ -81,7 +86,9 @@ class ServerThread:
 
     def build(self) -> web.Application:
         """The application (called in the server's loop)."""
-        return make_app(self.config, store=self.store, sources=self.sources, demos=self.demos)
+        return make_app(
+            self.config, store=self.store, sources=self.sources, demos=self.demos, authenticator=self.authenticator
+        )
 
     def bind(self) -> list[socket.socket]:
         """The listening sockets: a free loopback port."""
@@ -99,7 +106,7 @@ class ServerThread:
         self.loop = asyncio.get_running_loop()
         self.app = self.build()
         sockets = self.bind()
-        server = httpserver.HTTPServer(self.app, max_body_size=self.config.max_body * 16)
+        server = self.server = make_server(self.app, self.config, self.state.access)
         server.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         self._ready.set()

@@ -63,6 +63,7 @@ from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 from tornado.tcpclient import TCPClient
 
+from .redact import redact
 from .sources import Message, SourceError
 
 __all__ = [
@@ -283,9 +284,7 @@ _CONNECTED: Final = _Connected()
 def _clean(message: str, api_key: str | None) -> str:
     """An upstream's message, fit to show a reader: one line, short, and
     without the API key (some servers echo what they were sent)."""
-    if api_key:
-        # Whole tokens only: a short dummy key ("x") must not eat letters.
-        message = re.sub(rf"(?<![\w-]){re.escape(api_key)}(?![\w-])", "[redacted]", message)
+    message = redact(message, api_key)  # before anything else: normalized, case, glued, split (redact.py)
     message = " ".join(_CONTROL.sub(" ", message).split())
     if len(message) > _UPSTREAM_MESSAGE_LIMIT:
         message = message[: _UPSTREAM_MESSAGE_LIMIT - 1].rstrip() + "…"
@@ -323,7 +322,12 @@ def _media_type(headers: httputil.HTTPHeaders) -> str:
 
 
 def _failure(
-    error: BaseException, *, connected: bool, connect_timeout: float, total_timeout: float | None
+    error: BaseException,
+    *,
+    connected: bool,
+    connect_timeout: float,
+    total_timeout: float | None,
+    api_key: str | None = None,
 ) -> SourceError:
     """The reader's message for a request that ended with an exception."""
     if isinstance(error, HTTPTimeoutError):
@@ -340,7 +344,7 @@ def _failure(
         return SourceError("could not connect to the model API (TLS failed)")
     if isinstance(error, OSError | HTTPStreamClosedError):
         return SourceError("could not connect to the model API")
-    logger.warning("upstream request failed: %r", error)
+    logger.warning("upstream request failed: %s", redact(repr(error), api_key))
     return SourceError("the model API request failed")
 
 
@@ -424,7 +428,7 @@ async def upstream(
                 if 200 <= head.code < 300:
                     media_type = _media_type(head.headers)
                     if media_type != "text/event-stream":
-                        shown = _clean(media_type, None)[:60] or "none"
+                        shown = _clean(media_type, api_key)[:60] or "none"
                         raise SourceError(f"the model API did not answer with an event stream (content type {shown})")
                     if head.headers.get("Content-Encoding", "identity").lower() != "identity":
                         raise SourceError("the model API sent a compressed stream")
@@ -455,7 +459,11 @@ async def upstream(
                     error = None  # the server hung up mid-body: judged as an end below
                 if error is not None:
                     raise _failure(
-                        error, connected=connected, connect_timeout=connect_timeout, total_timeout=total_timeout
+                        error,
+                        connected=connected,
+                        connect_timeout=connect_timeout,
+                        total_timeout=total_timeout,
+                        api_key=api_key,
                     )
                 if head is None:  # cannot happen: tornado reports the head first
                     raise SourceError("the model API request failed")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import (
     BadEventId,
+    ClientLimit,
     Event,
     SlowReader,
     StoreError,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BadEventId",
+    "ClientLimit",
     "Event",
     "MemoryStore",
     "RedisStore",

@@ -27,6 +27,7 @@ above a store (handlers, generation) never sees a backend's exceptions::
     ├── BadEventId (also ValueError)      a malformed event id (``after``)
     ├── StreamEnded (also ValueError)     ``publish`` after ``done``
     ├── StoreFull                         too many live streams; retry later
+    │   └── ClientLimit                   too many live streams for one client
     ├── StoreUnavailable                  the store is unreachable (Redis down or
     │                                     restarting); retry later
     └── SlowReader                        ends a subscription whose reader fell behind
@@ -46,6 +47,7 @@ __all__ = [
     "ID_EVENTS",
     "TAIL_EVENTS",
     "BadEventId",
+    "ClientLimit",
     "Event",
     "SlowReader",
     "StoreError",
@@ -84,6 +86,10 @@ class StreamEnded(StoreError, ValueError):
 
 class StoreFull(StoreError):
     """Too many live streams; try again later."""
+
+
+class ClientLimit(StoreFull):
+    """Too many live streams for one client; try again when one ends."""
 
 
 class StoreUnavailable(StoreError):
@@ -191,9 +197,27 @@ class StreamStore(ABC):
     this store could not have written, whether the stream is live or done."""
 
     @abstractmethod
-    async def create(self) -> str:
+    async def create(self, *, client: str = "", owner: str = "") -> str:
         """A new, empty, live stream; returns its id (URL-safe).
-        ``StoreFull`` when the store holds as many live streams as it may."""
+
+        ``StoreFull`` when the store holds as many live streams as it may,
+        ``ClientLimit`` when ``client`` (an address) holds as many as one
+        client may: the check and the count are one atomic step, in the
+        store, so that concurrent requests (and processes sharing the store)
+        cannot all pass it.  A stream stops counting when it is done, or
+        when its writer stops renewing it (``abandon``, a crash).
+        ``owner``: the principal that created it, for ``owner``."""
+
+    @abstractmethod
+    async def owner(self, stream_id: str) -> str:
+        """Who created the stream (``create``'s ``owner``; "" for nobody)."""
+
+    def abandon(self, stream_id: str) -> None:  # noqa: B027 (optional: most stores need nothing)
+        """This process stops writing a live stream it could not end (the
+        store failed every attempt): it stops counting and stops being kept
+        alive, so readers end it (``error`` then ``done``) when it falls
+        silent.  The default does nothing (a store whose streams die with
+        the process)."""
 
     @abstractmethod
     async def publish(self, stream_id: str, event: str, data: str) -> Event:

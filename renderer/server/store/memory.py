@@ -20,6 +20,7 @@ from .base import (
     ID_EVENTS,
     TAIL_EVENTS,
     BadEventId,
+    ClientLimit,
     Event,
     SlowReader,
     StoreFull,
@@ -37,9 +38,11 @@ __all__ = ["MemoryStore", "MemorySubscription", "parse_id"]
 class _Stream:
     """One stream's log, tail and readers."""
 
-    __slots__ = ("cancel_callbacks", "done", "log", "seq", "subscribers", "tail")
+    __slots__ = ("cancel_callbacks", "client", "done", "log", "owner", "seq", "subscribers", "tail")
 
-    def __init__(self) -> None:
+    def __init__(self, client: str = "", owner: str = "") -> None:
+        self.client = client
+        self.owner = owner
         self.log: list[Event] = []
         self.seq = 0
         self.tail = Tail()
@@ -154,9 +157,11 @@ class MemoryStore(StreamStore):
         *,
         ttl: float = 600.0,
         max_live: int = 1000,
+        max_per_client: int | None = None,
         max_pending: int = 1000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._max_per_client = max_per_client
         self._streams: dict[str, _Stream] = {}
         self._finished: OrderedDict[str, float] = OrderedDict()
         self._ttl = ttl
@@ -192,13 +197,21 @@ class MemoryStore(StreamStore):
         """Open subscriptions over all streams (a leak shows here)."""
         return sum(len(stream.subscribers) for stream in self._streams.values())
 
-    async def create(self) -> str:
+    async def create(self, *, client: str = "", owner: str = "") -> str:
+        # No await between the checks and the insert: atomic in one loop.
         self._expire()
         if self.live >= self._max_live:
             raise StoreFull(f"{self.live} streams are live")
+        if self._max_per_client is not None:
+            mine = sum(1 for stream in self._streams.values() if not stream.done and stream.client == client)
+            if mine >= self._max_per_client:
+                raise ClientLimit(f"{mine} streams are live for this client")
         stream_id = secrets.token_urlsafe(12)
-        self._streams[stream_id] = _Stream()
+        self._streams[stream_id] = _Stream(client, owner)
         return stream_id
+
+    async def owner(self, stream_id: str) -> str:
+        return self._get(stream_id).owner
 
     async def publish(self, stream_id: str, event: str, data: str) -> Event:
         stream = self._get(stream_id)

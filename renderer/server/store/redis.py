@@ -33,6 +33,23 @@ comes back without the stream (a restart without persistence) readers get an
 when it comes back with it (persistence on) they resume where they were.
 Streams expire ``ttl`` seconds after ``done``, or ``ttl`` plus the lease
 after their last write if nobody ends them.
+
+Limits: ``{prefix}live`` and ``{prefix}client:ADDRESS`` are sorted sets of
+the live streams (all, and one client's), each scored with the time its
+lease ends.  ``create`` is one script (``_CREATE``): drop the members whose
+lease ended (a crashed or stalled writer), check both counts, add the new
+stream; so concurrent requests, in any process or on any host sharing the
+Redis, cannot all pass.  Lease refreshes move the scores on; ``done`` (and
+``abandon``) remove the stream.
+
+Out of memory: Redis refusing a write (``maxmemory`` with ``noeviction``,
+the policy to use) is ``StoreUnavailable`` like Redis being down (503 to a
+client; a generation ends its answer, see ``generation.py``).  Under an
+evicting policy Redis may drop a live answer's keys: its readers then get an
+``error`` ("lost") and ``done``; the store logs a warning at start when the
+policy is not ``noeviction``.  A reader that ends a stream for any reason
+other than its ``done`` gives its subscriptions an ``error`` and then a
+``done`` (reason ``error``, no id), so every reader sees the end.
 """
 
 from __future__ import annotations
@@ -52,12 +69,14 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ...markdown.ops import Tail
 from .base import (
     ID_EVENTS,
     BadEventId,
+    ClientLimit,
     Event,
     StoreFull,
     StoreUnavailable,
@@ -91,8 +110,72 @@ def _store_call(method: Callable[_P, Coroutine[Any, Any, _T]]) -> Callable[_P, C
             return await method(*args, **kwargs)
         except UNREACHABLE as error:
             raise StoreUnavailable(f"Redis is unreachable: {error}") from error
+        except ResponseError as error:
+            if _out_of_memory(error):
+                raise StoreUnavailable(f"Redis is out of memory: {error}") from error
+            raise
 
     return call
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Whether Redis refused a write for ``maxmemory`` (redis-py's
+    ``OutOfMemoryError``; a script's own write fails with the same message)."""
+    return isinstance(error, OutOfMemoryError) or (isinstance(error, ResponseError) and "maxmemory" in str(error))
+
+
+_CREATE = """
+redis.call('SET', KEYS[4], ARGV[9], 'PX', ARGV[4])
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ms)
+local refused
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then refused = 'full'
+elseif redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then refused = 'client' end
+if refused then
+  redis.call('DEL', KEYS[4])
+  return refused
+end
+local expires = ms + tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], expires, ARGV[1])
+redis.call('ZADD', KEYS[2], expires, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[3], 'done', '0', 'tail', '', 'pos', '0-0', 'last', '', 'owner', ARGV[6], 'client', ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[8])
+return 'ok'
+"""
+"""KEYS: live, client's live, meta, lease.  ARGV: stream id, max live, max
+for one client, lease (ms), ttl of the sets (ms), owner, client, ttl of
+the meta hash (ms), this process's origin.  The limits and the new stream
+in one step: returns ``ok``, ``full`` or ``client``.  The lease is set
+first: Redis checks ``maxmemory`` only until a script's first write, and
+SET is refused out of memory, so a create then changes nothing."""
+
+_RENEW = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local expires = ms + tonumber(ARGV[1])
+for i = 1, #KEYS / 3 do
+  local lease, client = KEYS[3 * i - 2], KEYS[3 * i]
+  redis.call('SET', lease, ARGV[2], 'PX', ARGV[1])
+  redis.call('ZADD', KEYS[3 * i - 1], 'XX', expires, ARGV[3 + i])
+  redis.call('ZADD', client, 'XX', expires, ARGV[3 + i])
+  redis.call('PEXPIRE', KEYS[3 * i - 1], ARGV[3])
+  redis.call('PEXPIRE', client, ARGV[3])
+end
+return 'ok'
+"""
+"""KEYS: (lease, live, client's live) per stream.  ARGV: lease (ms), origin,
+ttl of the sets (ms), then the stream ids.  Renews the leases and their scores in the limit sets."""
+
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 'ok'
+"""
+"""KEYS: live, client's live.  ARGV: stream id.  (ZREM is allowed out of memory.)"""
 
 
 _ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
@@ -122,15 +205,18 @@ if event == 'done' then
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
   redis.call('DEL', KEYS[3])
+  redis.call('ZREM', KEYS[4], ARGV[8])
+  redis.call('ZREM', KEYS[5], ARGV[8])
 else
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   redis.call('PEXPIRE', KEYS[2], ARGV[7])
 end
 return id
 """
-"""KEYS: events, meta, lease.  ARGV: event, data, new tail (tail and append,
-worked out by ``Tail`` in ``publish``), maxlen, whether the event carries an
-id, ttl after done (ms), ttl while live (ms).  Returns the entry id, or
+"""KEYS: events, meta, lease, live, client's live.  ARGV: event, data, new
+tail (tail and append, worked out by ``Tail`` in ``publish``), maxlen,
+whether the event carries an id, ttl after done (ms), ttl while live (ms),
+the stream id (``done`` removes it from the limit sets).  Returns the entry id, or
 ``!missing`` / ``!done``.  A commit keeps the stored tail as its block ``b``
 (what ``Tail`` logs for it), read here so that it is the tail Redis holds."""
 
@@ -144,14 +230,21 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'e', 'done',
 redis.call('HSET', KEYS[2], 'done', '1', 'pos', id, 'last', id)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('ZREM', KEYS[4], ARGV[5])
+redis.call('ZREM', KEYS[5], ARGV[5])
 return 'expired'
 """
-"""KEYS: events, meta, lease.  ARGV: error data, done data, maxlen, ttl (ms).
+"""KEYS: events, meta, lease, live, client's live.  ARGV: error data, done
+data, maxlen, ttl (ms), stream id.
 Ends a live stream whose lease is gone; returns what it found."""
 
-LEASE_EXPIRED = json.dumps({"message": "the answer stopped: its server went away"})
+LEASE_EXPIRED = json.dumps(
+    {"message": "the answer stopped: nothing wrote to it for too long (its server went away or could not write)"}
+)
 STORE_LOST = json.dumps({"message": "the stream store lost this answer"})
 STORE_UNREACHABLE = json.dumps({"message": "the stream store is unreachable"})
+ENDED_BY_READER = json.dumps({"reason": "error"})
+UNLIMITED = 2**62
 
 
 def parse_id(event_id: str | None) -> tuple[int, int]:
@@ -185,9 +278,11 @@ def _event(entry_id: str, fields: dict[str, str]) -> Event:
 class _Meta:
     """A stream's hash, read in one command (so its fields agree)."""
 
-    __slots__ = ("done", "last", "pos", "tail")
+    __slots__ = ("client", "done", "last", "owner", "pos", "tail")
 
     def __init__(self, fields: dict[str, str]) -> None:
+        self.client = fields.get("client", "")
+        self.owner = fields.get("owner", "")
         self.done = fields.get("done") == "1"
         self.tail = fields.get("tail", "")
         self.pos = fields.get("pos") or "0-0"
@@ -201,9 +296,10 @@ class _Follower:
     subscription replays up to ``pos`` and then takes live events from here:
     nothing lost, nothing twice."""
 
-    __slots__ = ("pos", "subscribers", "tail", "task")
+    __slots__ = ("client", "pos", "subscribers", "tail", "task")
 
-    def __init__(self, tail: str, pos: str) -> None:
+    def __init__(self, tail: str, pos: str, client: str = "") -> None:
+        self.client = client
         self.tail = Tail(tail)
         self.pos = pos
         self.subscribers: set[MemorySubscription] = set()
@@ -215,10 +311,13 @@ class _Follower:
             subscription.push(event)
 
     def end(self, error: str | None = None) -> None:
-        """No more events: tell subscriptions why (if not ``done``) and close them."""
+        """No more events: tell subscriptions why (if not ``done``: an
+        ``error``, then a ``done`` with no id, so that a reader that resumes
+        later reads what the stream really holds) and close them."""
         for subscription in list(self.subscribers):
             if error is not None:
                 subscription.push(Event("error", error))
+                subscription.push(Event("done", ENDED_BY_READER))
             subscription.close()
 
 
@@ -259,6 +358,7 @@ class RedisStore(StreamStore):
         *,
         ttl: float = 600.0,
         max_live: int = 1000,
+        max_per_client: int | None = None,
         max_pending: int = 1000,
         lease: float = 10.0,
         max_entries: int = 100_000,
@@ -281,6 +381,7 @@ class RedisStore(StreamStore):
         self._lease_ms = max(1, int(lease * 1000))
         self._live_ttl_ms = self._ttl_ms + self._lease_ms
         self._max_live = max_live
+        self._max_per_client = UNLIMITED if max_per_client is None else max_per_client
         self._max_pending = max_pending
         self._max_entries = max_entries
         self._retries = retries
@@ -289,7 +390,13 @@ class RedisStore(StreamStore):
         self._origin = secrets.token_hex(8)
         self._publish_script = self._redis.register_script(_PUBLISH)
         self._expire_script = self._redis.register_script(_EXPIRE_LEASE)
+        self._create_script = self._redis.register_script(_CREATE)
+        self._renew_script = self._redis.register_script(_RENEW)
+        self._release_script = self._redis.register_script(_RELEASE)
         self._owned: dict[str, Tail] = {}  # live streams generated here -> their tail
+        self._clients: dict[str, str] = {}  # the same streams -> their client address
+        self._background: set[asyncio.Task[None]] = set()
+        self._policy_checked = False
         self._followers: dict[str, _Follower] = {}
         self._cancel_callbacks: dict[str, list[Callable[[], None]]] = {}
         self._lease_task: asyncio.Task[None] | None = None
@@ -304,6 +411,10 @@ class RedisStore(StreamStore):
     def _keys(self, stream_id: str) -> list[str]:
         base = f"{self._prefix}{stream_id}"
         return [f"{base}:events", f"{base}:meta", f"{base}:lease"]
+
+    def _limit_keys(self, client: str) -> list[str]:
+        """The sorted sets ``create`` counts: all live streams, one client's."""
+        return [f"{self._prefix}live", f"{self._prefix}client:{client}"]
 
     async def _meta(self, stream_id: str) -> _Meta:
         fields = cast(dict[str, str], await self._redis.hgetall(self._keys(stream_id)[1]))
@@ -343,41 +454,110 @@ class RedisStore(StreamStore):
         return len(self._followers)
 
     @_store_call
-    async def create(self) -> str:
-        if len(self._owned) >= self._max_live:
-            raise StoreFull(f"{len(self._owned)} streams are live")
+    async def create(self, *, client: str = "", owner: str = "") -> str:
         await self._listen()
+        await self._check_policy()
         stream_id = secrets.token_urlsafe(12)
         _, meta, lease = self._keys(stream_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(meta, mapping={"done": "0", "tail": "", "pos": "0-0", "last": ""})
-            pipe.pexpire(meta, self._live_ttl_ms)
-            pipe.set(lease, self._origin, px=self._lease_ms)
-            await pipe.execute()
+        result = await self._create_script(
+            keys=[*self._limit_keys(client), meta, lease],
+            args=[
+                stream_id,
+                self._max_live,
+                self._max_per_client,
+                self._lease_ms,
+                self._live_ttl_ms,
+                owner,
+                client,
+                self._live_ttl_ms,
+                self._origin,
+            ],
+        )
+        if result == "full":
+            raise StoreFull("as many streams are live as the store may hold")
+        if result == "client":
+            raise ClientLimit("as many streams are live for this client as it may have")
         self._owned[stream_id] = Tail()
+        self._clients[stream_id] = client
         if self._lease_task is None or self._lease_task.done():
-            self._lease_task = asyncio.create_task(self._refresh_leases(), name="redis store leases")
+            self._lease_task = self._spawn(self._refresh_leases(), "redis store leases")
         return stream_id
+
+    @_store_call
+    async def owner(self, stream_id: str) -> str:
+        return (await self._meta(stream_id)).owner
+
+    def abandon(self, stream_id: str) -> None:
+        """Stop renewing the stream's lease and counting it; readers end it
+        once the lease runs out.  Best effort: Redis may be failing."""
+        if stream_id not in self._owned:
+            return
+        client = self._clients.get(stream_id, "")
+        self._forget(stream_id)
+        if not self._closed:
+            self._spawn(self._release_limits(stream_id, client), f"release {stream_id}")
+
+    async def _release_limits(self, stream_id: str, client: str) -> None:
+        with contextlib.suppress(RedisError, *UNREACHABLE):
+            await self._release_script(keys=self._limit_keys(client), args=[stream_id])
+            await self._redis.delete(self._keys(stream_id)[2])  # the lease: readers end it sooner
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A background task that is kept (not garbage-collected) and never
+        dies silently: an exception it lets out is logged."""
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("%s failed", task.get_name(), exc_info=task.exception())
+
+    async def _check_policy(self) -> None:
+        """Warn once if Redis may evict live answers (see the module)."""
+        if self._policy_checked:
+            return
+        self._policy_checked = True
+        try:
+            policy = cast(dict[str, str], await self._redis.config_get("maxmemory-policy")).get("maxmemory-policy")
+        except RedisError:
+            return  # CONFIG may be disabled (managed Redis): nothing to say
+        if policy and policy != "noeviction":
+            logger.warning(
+                "Redis maxmemory-policy is %s: Redis may evict live answers; use noeviction (docs/security.md)", policy
+            )
 
     @_store_call
     async def publish(self, stream_id: str, event: str, data: str) -> Event:
         # The new tail is worked out here, on a copy: the script stores it,
         # and this process's copy changes only once Redis has it.
         owned = self._owned.get(stream_id)
-        if owned is not None:
+        client = self._clients.get(stream_id)
+        if owned is not None and client is not None:
             tail = Tail(owned.html)
-        elif event == "append":  # written from a process that did not create it
-            tail = Tail((await self._meta(stream_id)).tail)
-        else:
-            tail = Tail()  # only an append needs the current tail; the script keeps a commit's block
+        else:  # written from a process that did not create it
+            meta = await self._meta(stream_id)
+            tail, client = Tail(meta.tail), meta.client
         has_id = event in ID_EVENTS
         apply_event(tail, Event(event, data))
         result = await self._publish_script(
-            keys=self._keys(stream_id),
-            args=[event, data, tail.html, self._max_entries, "1" if has_id else "0", self._ttl_ms, self._live_ttl_ms],
+            keys=[*self._keys(stream_id), *self._limit_keys(client)],
+            args=[
+                event,
+                data,
+                tail.html,
+                self._max_entries,
+                "1" if has_id else "0",
+                self._ttl_ms,
+                self._live_ttl_ms,
+                stream_id,
+            ],
         )
-        if result == "!missing":
-            self._forget(stream_id)
+        if result == "!missing":  # expired, or evicted: stop counting it now, not when its lease would end
+            if stream_id in self._owned:
+                self.abandon(stream_id)
             raise StreamNotFound(stream_id)
         if result == "!done":
             self._forget(stream_id)
@@ -390,6 +570,7 @@ class RedisStore(StreamStore):
 
     def _forget(self, stream_id: str) -> None:
         self._owned.pop(stream_id, None)
+        self._clients.pop(stream_id, None)
         self._cancel_callbacks.pop(stream_id, None)
 
     @_store_call
@@ -461,7 +642,12 @@ class RedisStore(StreamStore):
         if self._closed:
             return
         self._closed = True
-        tasks = [self._lease_task, self._listener, *(f.task for f in self._followers.values())]
+        tasks = [
+            self._lease_task,
+            self._listener,
+            *(f.task for f in self._followers.values()),
+            *self._background,
+        ]
         for task in tasks:
             if task is not None:
                 task.cancel()
@@ -469,6 +655,7 @@ class RedisStore(StreamStore):
             follower.end()
         self._followers.clear()
         self._owned.clear()
+        self._clients.clear()
         self._cancel_callbacks.clear()
         with contextlib.suppress(RuntimeError):  # no running loop: nothing left to await
             self._released = asyncio.get_running_loop().create_task(self._release([t for t in tasks if t]))
@@ -490,7 +677,7 @@ class RedisStore(StreamStore):
     # --- background tasks -------------------------------------------------------
 
     def _follow(self, stream_id: str, meta: _Meta) -> _Follower:
-        follower = _Follower(meta.tail, meta.pos)
+        follower = _Follower(meta.tail, meta.pos, meta.client)
         self._followers[stream_id] = follower
         follower.task = asyncio.create_task(self._read_forever(stream_id, follower), name=f"follow {stream_id}")
         return follower
@@ -504,7 +691,7 @@ class RedisStore(StreamStore):
     async def _read_forever(self, stream_id: str, follower: _Follower) -> None:
         """Follow the stream for local subscriptions until ``done``, the
         stream is lost, or Redis stays unreachable."""
-        keys = self._keys(stream_id)
+        keys = [*self._keys(stream_id), *self._limit_keys(follower.client)]
         failures = 0
         error: str | None = None
         try:
@@ -515,15 +702,23 @@ class RedisStore(StreamStore):
                         # Quiet: is the generator still there?
                         found = await self._expire_script(
                             keys=keys,
-                            args=[LEASE_EXPIRED, json.dumps({"reason": "error"}), self._max_entries, self._ttl_ms],
+                            args=[
+                                LEASE_EXPIRED,
+                                json.dumps({"reason": "error"}),
+                                self._max_entries,
+                                self._ttl_ms,
+                                stream_id,
+                            ],
                         )
                         if found == "missing":
                             error = STORE_LOST
                             return
                         failures = 0
                         continue
-                except UNREACHABLE:
-                    failures += 1
+                except (*UNREACHABLE, ResponseError) as problem:
+                    if isinstance(problem, ResponseError) and not _out_of_memory(problem):
+                        raise
+                    failures += 1  # down, or out of memory (ending a stream writes): retry, bounded
                     if failures > self._retries:
                         error = STORE_UNREACHABLE
                         return
@@ -545,16 +740,22 @@ class RedisStore(StreamStore):
                 follower.end(error)
 
     async def _refresh_leases(self) -> None:
-        """Keep the leases of the streams generated here while they are live."""
+        """Keep the leases (and limit scores) of the streams generated here
+        while they are live.  Survives any Redis error (down, out of
+        memory): a lease it cannot renew runs out, and readers end that
+        stream, which is right when this process cannot write to it."""
         while self._owned:
             await asyncio.sleep(self._lease_ms / 3000)
+            streams = list(self._owned)
+            keys: list[str] = []
+            for stream_id in streams:
+                keys += [self._keys(stream_id)[2], *self._limit_keys(self._clients.get(stream_id, ""))]
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for stream_id in self._owned:
-                        pipe.set(self._keys(stream_id)[2], self._origin, px=self._lease_ms)
-                    await pipe.execute()
-            except UNREACHABLE:
-                logger.warning("could not refresh leases; retrying")
+                await self._renew_script(keys=keys, args=[self._lease_ms, self._origin, self._live_ttl_ms, *streams])
+            except (*UNREACHABLE, RedisError) as error:
+                logger.warning("could not renew %d leases (%s); retrying", len(streams), error)
+            except Exception:
+                logger.exception("renewing leases failed; retrying")
 
     async def _listen(self) -> None:
         """Listen for cancels before the first stream is generated here
@@ -578,9 +779,11 @@ class RedisStore(StreamStore):
                         self._listening.set_result(None)
                 message = await self._pubsub.get_message(timeout=1.0)
                 failures = 0
-            except UNREACHABLE:
+            except (*UNREACHABLE, RedisError) as error:
                 # Cancels published while this is down are lost; the reader
                 # that asked may ask again.
+                if not isinstance(error, UNREACHABLE):
+                    logger.warning("listening for cancels failed (%s); retrying", error)
                 failures += 1
                 if self._pubsub is not None:
                     with contextlib.suppress(Exception):
