@@ -337,7 +337,7 @@ def test_the_command_exits_3_with_a_weakened_policy(
 ) -> None:
     corpus = tmp_path / "c.txt"
     corpus.write_text("<img src=x onerror=__xss=1>\n<b>fine</b>\n")
-    monkeypatch.setattr("renderer.harness.xss.make_sanitizer", lambda name, **options: weakened())
+    monkeypatch.setattr("renderer.harness.pipeline.make_sanitizer", lambda name, **options: weakened())
     assert main(["xss-check", str(corpus), "--jobs", "1"]) == 3
     out = capsys.readouterr().out
     assert re.search(r"^total +2 +\d+ +1 ", out, re.M)
