@@ -51,7 +51,7 @@ NAVIGATING_SCHEMES = frozenset({"javascript", "vbscript", "data"})
 
 DANGER_RULES = (
     "an element of DANGEROUS_ELEMENTS",
-    "any on* attribute (an event handler)",
+    "any on* attribute (an event handler: on followed by letters)",
     "srcdoc (an inline document)",
     "a URL attribute whose scheme is javascript: or vbscript:, or data: anywhere but <img src>",
     "SVG <animate>/<set> that targets href (it can write a javascript: URL later)",
@@ -61,6 +61,7 @@ the list: no current browser runs script from it (exfiltration by CSS is a
 privacy leak, which the browser oracle sees as a request leaving)."""
 
 _STRIPPED = re.compile(r"[\t\n\r]")
+_HANDLER = re.compile(r"on[a-z]+")
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
 
 
@@ -101,7 +102,7 @@ class _DangerChecker(HTMLParser):
             self.found.append(f"<{tag}>")
         names = {name: value or "" for name, value in attrs}
         for name, value in names.items():
-            if name.startswith("on") or name == "srcdoc":
+            if _HANDLER.fullmatch(name) or name == "srcdoc":
                 self.found.append(f"<{tag} {name}>")
             elif name in URL_ATTRIBUTES and _dangerous_url(tag, name, value):
                 self.found.append(f'<{tag} {name}="{url_scheme(value)}:...">')

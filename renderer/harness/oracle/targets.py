@@ -206,7 +206,7 @@ async ({ id, states, runs, moduleUrl, settleMs, rules }) => {
       if (dangerous.has(name)) dom.add(`<${name}>`);
       for (const attribute of element.attributes) {
         const key = attribute.name.toLowerCase();
-        if (key.startsWith("on") || key === "srcdoc") {
+        if (/^on[a-z]+$/.test(key) || key === "srcdoc") {
           dom.add(`<${name} ${key}>`);
         } else if (urlAttributes.has(key)) {
           let scheme = "";
