@@ -52,8 +52,9 @@ JOBS = os.cpu_count() or 1
 
 #: The shipped corpus's classes: each must be there.
 GROUPS = {
-    "css", "dompurify", "encoding", "event-handler", "html5sec", "markdown", "markdown-url", "mxss",
-    "polyglot", "script", "streaming", "url-attribute", "url-html",
+    "css", "dompurify", "dompurify-fixture", "encoding", "event-handler", "handler-matrix", "html5sec",
+    "markdown", "markdown-url", "mxss", "polyglot", "scheme-matrix", "script", "split", "streaming",
+    "url-attribute", "url-html",
 }  # fmt: skip
 
 #: Payloads the browser sample always includes, beside every 10th one: one
