@@ -74,7 +74,7 @@ class Target:
 
     kind: ClassVar[str] = "target"
     in_browser: ClassVar[bool] = False
-    policy: ClassVar[str] = "danger"
+    policy: str = "danger"
 
     def __init__(self, name: str) -> None:
         #: How reports name the target: ``command: ./weak.sh``.

@@ -21,9 +21,12 @@ library alone (no tornado):
   to ``innerHTML``) or ``mount`` writer, and after every chunk the page
   lets images load or fail, audits the live DOM, and keeps its HTML.
 
-Whatever the oracle hooks see (canary, ``alert``, requests leaving,
-navigations) classes the payload ``executed``; the live DOM holding what
-``danger.DANGER_RULES`` forbids classes it ``disallowed``.
+Whatever the oracle hooks see (canary, ``alert``, ``fetch`` and the other
+hooks, navigations, popups) classes the payload ``executed``; the live DOM
+holding what ``danger.DANGER_RULES`` forbids classes it ``disallowed``. A
+request that leaves for another origin without script (a remote image,
+which is what a Markdown image is) is noted in the evidence as a remote
+load, and changes no class: this page has no CSP, the target's page may.
 """
 
 from __future__ import annotations
@@ -294,7 +297,11 @@ class _TargetOracle(Oracle):
             self.seen.append(("page", f"lost the page: {str(error).strip().splitlines()[0]}"))
         if self.page.is_closed() or self.page.url != self.loaded:
             self.seen.append(("navigation", "the page navigated away"))
-        classify(outcome, result, list(self.seen))
+        # A remote image or stylesheet is what Markdown images are for, and
+        # this page has no CSP to stop it: noted, not counted as script.
+        remote = [detail for kind, detail in self.seen if kind == "request"]
+        classify(outcome, result, [(kind, detail) for kind, detail in self.seen if kind != "request"])
+        outcome.evidence += [f"remote load (not script): {detail}" for detail in dict.fromkeys(remote)]
         if outcome.verdict == "executed":
             self.open()
         return list(result.get("states", []))
