@@ -13,6 +13,8 @@ from renderer.harness.danger import check_danger, url_scheme
         pytest.param("<p class=x>hi</p>", [], id="plain"),
         pytest.param("<p style='color:red'>x</p><style>p{}</style>", [], id="css-is-not-script"),
         pytest.param("<img src='data:image/png;base64,AA'>", [], id="data-image"),
+        pytest.param("<audio src='data:,x'></audio><svg><image href='data:,y'/></svg>", [], id="data-media"),
+        pytest.param("<embed src='data:text/html,x'>", ["<embed>", '<embed src="data:...">'], id="data-embed"),
         pytest.param("<a href='https://x.test/'>x</a><a href='/rel'>y</a><a href='#f'>z</a>", [], id="safe-urls"),
         pytest.param("<img src=x onerror=y>", ["<img onerror>"], id="handler"),
         pytest.param("<b ONCLICK=y>", ["<b onclick>"], id="handler-upper"),

@@ -20,6 +20,7 @@ from html.parser import HTMLParser
 __all__ = [
     "DANGEROUS_ELEMENTS",
     "DANGER_RULES",
+    "MEDIA_DATA_URLS",
     "NAVIGATING_SCHEMES",
     "URL_ATTRIBUTES",
     "check_danger",
@@ -48,12 +49,29 @@ URL_ATTRIBUTES = frozenset(
 )
 #: Schemes that run script (or, for ``data:``, a document) when navigated to.
 NAVIGATING_SCHEMES = frozenset({"javascript", "vbscript", "data"})
+#: Where a ``data:`` URL is only media (an image, a sound, a video), never a
+#: document: ``(element, attribute)``.
+MEDIA_DATA_URLS = frozenset(
+    {
+        ("img", "src"),
+        ("img", "lowsrc"),
+        ("img", "dynsrc"),
+        ("input", "src"),
+        ("audio", "src"),
+        ("video", "src"),
+        ("video", "poster"),
+        ("source", "src"),
+        ("track", "src"),
+        ("image", "href"),
+        ("image", "xlink:href"),
+    }
+)
 
 DANGER_RULES = (
     "an element of DANGEROUS_ELEMENTS",
     "any on* attribute (an event handler: on followed by letters)",
     "srcdoc (an inline document)",
-    "a URL attribute whose scheme is javascript: or vbscript:, or data: anywhere but <img src>",
+    "a URL attribute whose scheme is javascript: or vbscript:, or data: anywhere but media (MEDIA_DATA_URLS)",
     "SVG <animate>/<set> that targets href (it can write a javascript: URL later)",
 )
 """The rules, as documentation and as the report's legend. CSS is not on
@@ -78,7 +96,7 @@ def _dangerous_url(tag: str, name: str, value: str) -> bool:
     scheme = url_scheme(value)
     if scheme not in NAVIGATING_SCHEMES:
         return False
-    return not (scheme == "data" and tag == "img" and name == "src")
+    return not (scheme == "data" and (tag, name) in MEDIA_DATA_URLS)
 
 
 def check_danger(html: str) -> list[str]:

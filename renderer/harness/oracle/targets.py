@@ -41,7 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 
-from ..danger import DANGEROUS_ELEMENTS, NAVIGATING_SCHEMES, URL_ATTRIBUTES
+from ..danger import DANGEROUS_ELEMENTS, MEDIA_DATA_URLS, NAVIGATING_SCHEMES, URL_ATTRIBUTES
 from ..results import Outcome
 from ..targets import JsTarget
 from .browser import BrowserOptions, Oracle, classify, with_browser
@@ -189,6 +189,7 @@ async ({ id, states, runs, moduleUrl, settleMs, rules }) => {
   const dangerous = new Set(rules.elements);
   const urlAttributes = new Set(rules.urlAttributes);
   const schemes = new Set(rules.schemes);
+  const media = new Set(rules.media);
   const dom = new Set();
   const errors = [];
   const seen = [];
@@ -214,7 +215,7 @@ async ({ id, states, runs, moduleUrl, settleMs, rules }) => {
         } else if (urlAttributes.has(key)) {
           let scheme = "";
           try { scheme = new URL(attribute.value, document.baseURI).protocol.slice(0, -1); } catch {}
-          if (schemes.has(scheme) && !(scheme === "data" && name === "img" && key === "src")) {
+          if (schemes.has(scheme) && !(scheme === "data" && media.has(`${name} ${key}`))) {
             dom.add(`<${name} ${key}="${scheme}:...">`);
           }
         }
@@ -277,6 +278,7 @@ _RULES = {
     "elements": sorted(DANGEROUS_ELEMENTS),
     "urlAttributes": sorted(URL_ATTRIBUTES),
     "schemes": sorted(NAVIGATING_SCHEMES),
+    "media": sorted(f"{tag} {name}" for tag, name in MEDIA_DATA_URLS),
 }
 
 
