@@ -531,7 +531,7 @@ def _write(chunk: str) -> None:
     if buffer is None:  # replaced by a plain text stream (io.StringIO in a caller's test)
         sys.stdout.write(chunk)
         return
-    data = memoryview(chunk.encode("utf-8"))
+    data = memoryview(chunk.encode("utf-8", "backslashreplace"))  # a lone surrogate in a report line
     while data:
         written = buffer.write(data)
         data = data[written or 0 :]

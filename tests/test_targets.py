@@ -131,3 +131,9 @@ def test_a_url_target_can_post_raw_text_and_read_the_body(echo_server: str) -> N
 def test_a_url_must_be_http() -> None:
     with pytest.raises(TargetUnusable, match="http or https URL"):
         UrlTarget("file:///etc/passwd")
+
+
+def test_a_lone_surrogate_reaches_a_command_as_a_replacement_character() -> None:
+    script = "import sys; sys.stdout.write(repr(sys.stdin.buffer.read().decode('utf-8')))"
+    target = CommandTarget(f'{sys.executable} -c "{script}"')
+    assert target.render("a\ud800b") == repr("a\ufffdb")

@@ -29,6 +29,7 @@ Errors::
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 import subprocess
@@ -49,6 +50,8 @@ __all__ = [
     "TargetUnusable",
     "UrlTarget",
 ]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds one render may take before the payload is reported as an error."""
@@ -130,6 +133,12 @@ class PipelineTarget(Target):
         return html
 
 
+def utf8(text: str) -> bytes:
+    """text as UTF-8 on the wire: a lone surrogate (the corpus has some)
+    becomes U+FFFD, as the browser's encoder makes it when a page sends it."""
+    return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
 class CommandTarget(Target):
     """``--command CMD``: CMD (split like a shell would, but run without one)
     reads the payload as UTF-8 on standard input and writes HTML on standard
@@ -152,9 +161,7 @@ class CommandTarget(Target):
 
     def render(self, text: str) -> str:
         try:
-            done = subprocess.run(
-                self.argv, input=text.encode("utf-8"), capture_output=True, timeout=self.timeout, cwd=self.cwd
-            )
+            done = subprocess.run(self.argv, input=utf8(text), capture_output=True, timeout=self.timeout, cwd=self.cwd)
         except subprocess.TimeoutExpired:
             raise TargetError(f"no answer within {self.timeout:g} s") from None
         except OSError as error:
@@ -198,7 +205,7 @@ class UrlTarget(Target):
             body = json.dumps({self.request_field: text}).encode("utf-8")
             kind = "application/json"
         else:
-            body, kind = text.encode("utf-8"), "text/plain; charset=utf-8"
+            body, kind = utf8(text), "text/plain; charset=utf-8"
         request = urllib.request.Request(self.url, data=body, method="POST", headers={"Content-Type": kind})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:

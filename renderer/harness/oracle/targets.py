@@ -102,6 +102,15 @@ _PAGE = """<!doctype html>
 """
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Connections the browser drops are no error of the harness's."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 class PageServer:
     """The target page and its files on a free loopback port, served from a
     thread for the duration of a ``with`` block."""
@@ -118,8 +127,7 @@ class PageServer:
         self.module_url = f"/module/{target.module.name}" if target else None
         # "</" cannot end the script element early inside a JSON string.
         self.page = _PAGE.replace("__IMPORTS__", json.dumps(imports).replace("</", "<\\/")).encode()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, name="xss-check page", daemon=True)
 
     @property
@@ -161,7 +169,10 @@ class PageServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the page moved on (a payload navigated, a request was cancelled)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the harness reports; the server stays quiet
