@@ -482,6 +482,14 @@ def test_two_targets_are_compared_side_by_side(small_corpus: Path, tmp_path: Pat
     root = ElementTree.fromstring(junit.read_bytes())
     assert root.get("tests") == "6" and root.get("failures") == "2"
     assert {suite.get("name", "")[:2] for suite in root} == {"A.", "B."}
+    as_json = run_cli(str(small_corpus), "--command", WEAK_COMMAND, "--pipeline", "--json")
+    value = json.loads(as_json.stdout)
+    assert (value["only_a_lets_through"], value["only_b_lets_through"], value["passed"]) == (
+        ["e/img", "u/js"],
+        [],
+        False,
+    )
+    assert value["b"]["target"] == "pipeline (bleach)"
 
 
 def test_the_progress_bar_goes_to_stderr_when_asked(small_corpus: Path) -> None:
