@@ -213,7 +213,10 @@ def check(
     outcomes = check_static(
         payloads, sanitizer, policy=policy, keep_streams=browser, depth=depth, jobs=jobs, progress=progress
     )
-    version = check_browser(outcomes, options=browser_options or BrowserOptions()) if browser else None
+    if browser:
+        version = check_browser(outcomes, options=browser_options or BrowserOptions(), progress=progress)
+    else:
+        version = None
     for outcome in outcomes:
         outcome.streams = []  # only the browser needed them
     return Report(outcomes, name, corpus, version, time.monotonic() - started, target=f"pipeline ({name})")

@@ -386,7 +386,12 @@ def with_browser(function: Callable[[Any], _T]) -> _T:
     return results[0]
 
 
-def check_browser(outcomes: Sequence[Outcome], *, options: BrowserOptions = BrowserOptions()) -> str:
+def check_browser(
+    outcomes: Sequence[Outcome],
+    *,
+    options: BrowserOptions = BrowserOptions(),
+    progress: Callable[[int, int], None] | None = None,
+) -> str:
     """Show every outcome's streams in Chromium and class each payload.
 
     ``outcomes`` come from ``check_static(..., keep_streams=True)``; payloads
@@ -407,6 +412,8 @@ def check_browser(outcomes: Sequence[Outcome], *, options: BrowserOptions = Brow
                     if index % batch == 0:
                         oracle.open()
                     oracle.run(index, outcome)
+                    if progress:
+                        progress(index + 1, len(outcomes))
             finally:
                 context.close()
         return f"chromium {browser.version}"
