@@ -68,51 +68,68 @@ GROUP_SOURCES = {
 
 CONTENT_CLASSES = (
     ("event-handler", re.compile(r"[\s/\"']on[a-z]+\s*=", re.I)),
-    ("url-scheme", re.compile(r"(java|vb)\s*(&[#\w]+;?|\s)*s\s*c\s*r\s*i\s*p\s*t\s*(:|&colon;|&#0*58;?|&#x0*3a;?)|\bdata\s*:", re.I)),
+    (
+        "url-scheme",
+        re.compile(
+            r"(java|vb)\s*(&[#\w]+;?|\s)*s\s*c\s*r\s*i\s*p\s*t\s*(:|&colon;|&#0*58;?|&#x0*3a;?)|\bdata\s*:", re.I
+        ),
+    ),
     ("namespace-confusion", re.compile(r"<\s*(svg|math)\b", re.I)),
     ("css", re.compile(r"style\s*[=>]|expression\s*\(|@import", re.I)),
     ("script", re.compile(r"<\s*/?\s*script", re.I)),
-    ("dom-clobbering", re.compile(r"\b(id|name)\s*=\s*[\"']?(cookie|location|body|forms|getElementById|attributes|nodeName|innerHTML|createElement|implementation|__xss)", re.I)),
-    ("mutation-xss", re.compile(r"<\s*(noscript|template|xmp|noembed|noframes|plaintext|foreignobject|mglyph|malignmark|annotation-xml)|<!\[CDATA\[|<\?", re.I)),
+    (
+        "dom-clobbering",
+        re.compile(
+            r"\b(id|name)\s*=\s*[\"']?(cookie|location|body|forms|getElementById|attributes|nodeName|innerHTML|createElement|implementation|__xss)",
+            re.I,
+        ),
+    ),
+    (
+        "mutation-xss",
+        re.compile(
+            r"<\s*(noscript|template|xmp|noembed|noframes|plaintext|foreignobject|mglyph|malignmark|annotation-xml)|<!\[CDATA\[|<\?",
+            re.I,
+        ),
+    ),
     ("markdown", re.compile(r"\]\(|^\s{0,3}(\[[^\]]+\]:|#{1,6}\s|```|>\s|[-*+]\s)|<https?:|\|\s*-", re.M)),
     ("encoding", re.compile(r"&#x?0*\d+;?|&[a-z]+;|\+ADw-|[\u200b-\u200f\ufeff\uff1c\uff1e]|\\u00", re.I)),
 )
 
 HANDLERS = [
-    ("img", "onerror", '<img src=x {h}=__xss=1>'),
-    ("image", "onerror", '<svg><image href=x {h}=__xss=1></svg>'),
-    ("video", "onerror", '<video src=x {h}=__xss=1></video>'),
-    ("audio", "onerror", '<audio src=x {h}=__xss=1></audio>'),
-    ("video-source", "onerror", '<video><source src=x {h}=__xss=1></video>'),
-    ("input-image", "onerror", '<input type=image src=x {h}=__xss=1>'),
-    ("object", "onerror", '<object data=x {h}=__xss=1></object>'),
-    ("script", "onerror", '<script src=x {h}=__xss=1></script>'),
-    ("link", "onerror", '<link rel=stylesheet href=x {h}=__xss=1>'),
-    ("svg", "onload", '<svg {h}=__xss=1>'),
-    ("svg-nested", "onload", '<svg><svg {h}=__xss=1></svg></svg>'),
-    ("body", "onload", '<body {h}=__xss=1>'),
-    ("iframe", "onload", '<iframe {h}=__xss=1></iframe>'),
-    ("style", "onload", '<style {h}=__xss=1></style>'),
-    ("details", "ontoggle", '<details open {h}=__xss=1><summary>x</summary></details>'),
-    ("input-autofocus", "onfocus", '<input autofocus {h}=__xss=1>'),
-    ("textarea-autofocus", "onfocus", '<textarea autofocus {h}=__xss=1></textarea>'),
-    ("select-autofocus", "onfocus", '<select autofocus {h}=__xss=1></select>'),
-    ("a-tabindex-autofocus", "onfocus", '<a id=x tabindex=1 autofocus {h}=__xss=1>x</a>'),
-    ("div-contenteditable", "onfocus", '<div contenteditable autofocus {h}=__xss=1>x</div>'),
-    ("marquee", "onstart", '<marquee {h}=__xss=1>x</marquee>'),
-    ("animate", "onbegin", '<svg><animate {h}=__xss=1 attributeName=x dur=1s>'),
-    ("set", "onbegin", '<svg><set {h}=__xss=1 attributeName=x to=1>'),
-    ("video-play", "onplay", '<video autoplay muted src=x {h}=__xss=1></video>'),
-    ("audio-canplay", "oncanplay", '<audio autoplay src=x {h}=__xss=1></audio>'),
+    ("img", "onerror", "<img src=x {h}=__xss=1>"),
+    ("image", "onerror", "<svg><image href=x {h}=__xss=1></svg>"),
+    ("video", "onerror", "<video src=x {h}=__xss=1></video>"),
+    ("audio", "onerror", "<audio src=x {h}=__xss=1></audio>"),
+    ("video-source", "onerror", "<video><source src=x {h}=__xss=1></video>"),
+    ("input-image", "onerror", "<input type=image src=x {h}=__xss=1>"),
+    ("object", "onerror", "<object data=x {h}=__xss=1></object>"),
+    ("script", "onerror", "<script src=x {h}=__xss=1></script>"),
+    ("link", "onerror", "<link rel=stylesheet href=x {h}=__xss=1>"),
+    ("svg", "onload", "<svg {h}=__xss=1>"),
+    ("svg-nested", "onload", "<svg><svg {h}=__xss=1></svg></svg>"),
+    ("body", "onload", "<body {h}=__xss=1>"),
+    ("iframe", "onload", "<iframe {h}=__xss=1></iframe>"),
+    ("style", "onload", "<style {h}=__xss=1></style>"),
+    ("details", "ontoggle", "<details open {h}=__xss=1><summary>x</summary></details>"),
+    ("input-autofocus", "onfocus", "<input autofocus {h}=__xss=1>"),
+    ("textarea-autofocus", "onfocus", "<textarea autofocus {h}=__xss=1></textarea>"),
+    ("select-autofocus", "onfocus", "<select autofocus {h}=__xss=1></select>"),
+    ("a-tabindex-autofocus", "onfocus", "<a id=x tabindex=1 autofocus {h}=__xss=1>x</a>"),
+    ("div-contenteditable", "onfocus", "<div contenteditable autofocus {h}=__xss=1>x</div>"),
+    ("marquee", "onstart", "<marquee {h}=__xss=1>x</marquee>"),
+    ("animate", "onbegin", "<svg><animate {h}=__xss=1 attributeName=x dur=1s>"),
+    ("set", "onbegin", "<svg><set {h}=__xss=1 attributeName=x to=1>"),
+    ("video-play", "onplay", "<video autoplay muted src=x {h}=__xss=1></video>"),
+    ("audio-canplay", "oncanplay", "<audio autoplay src=x {h}=__xss=1></audio>"),
     ("img-load", "onload", '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" {h}=__xss=1>'),
-    ("form-submit", "onsubmit", '<form {h}=__xss=1><button>x</button></form>'),
-    ("any-pointer", "onpointerover", '<b {h}=__xss=1>hover</b>'),
-    ("any-click", "onclick", '<p {h}=__xss=1>click</p>'),
+    ("form-submit", "onsubmit", "<form {h}=__xss=1><button>x</button></form>"),
+    ("any-pointer", "onpointerover", "<b {h}=__xss=1>hover</b>"),
+    ("any-click", "onclick", "<p {h}=__xss=1>click</p>"),
     ("animationstart", "onanimationstart", '<b style="animation:x 1s" {h}=__xss=1>x</b>'),
     ("transitionend", "ontransitionend", '<b style="transition:color 1s" {h}=__xss=1>x</b>'),
     ("contentvisibility", "oncontentvisibilityautostatechange", '<p style="content-visibility:auto" {h}=__xss=1>x</p>'),
     ("scrollend", "onscrollend", '<div style="overflow:auto;height:1px" {h}=__xss=1>x<br>y</div>'),
-    ("beforetoggle", "onbeforetoggle", '<div popover id=p {h}=__xss=1>x</div>'),
+    ("beforetoggle", "onbeforetoggle", "<div popover id=p {h}=__xss=1>x</div>"),
 ]
 SPELLINGS = [
     ("plain", lambda h: h),
@@ -158,7 +175,9 @@ def classes_for(group: str, payload: str, given: list[str] | None = None) -> lis
     return found or ["mutation-xss"]
 
 
-def record(name: str, payload: str, classes: list[str], source: str, chunks: list[str] | None = None) -> dict[str, object]:
+def record(
+    name: str, payload: str, classes: list[str], source: str, chunks: list[str] | None = None
+) -> dict[str, object]:
     out: dict[str, object] = {"name": name, "payload": payload, "classes": classes, "source": source}
     if chunks:
         out["chunks"] = chunks
