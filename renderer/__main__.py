@@ -412,7 +412,7 @@ def _run_xss_check(args: argparse.Namespace) -> Iterator[str]:
     bar = _progress_bar(args)
     try:
         reports = [_check_one(target, payloads, args, corpus, bar) for target in targets or [None]]
-    except xss.BackendUnavailable as error:
+    except (xss.BackendUnavailable, TargetUnusable) as error:
         raise UsageError(str(error)) from None
     finally:
         bar.done()

@@ -173,3 +173,12 @@ def test_the_command_checks_a_js_target(node_modules: Path, tmp_path: Path) -> N
     assert f"js: {EXAMPLES / 'marked-raw.mjs'}, browser: chromium " in done.stdout
     assert "canary: __xss = 1" in done.stdout
     assert 'failures="1"' in junit.read_text(encoding="utf-8")
+
+
+def test_a_module_that_cannot_be_imported_makes_the_target_unusable(tmp_path: Path) -> None:
+    needs_browser()
+    (tmp_path / "bare.mjs").write_text(
+        'import { marked } from "marked";\nexport const render = (t) => marked.parse(t);\n'
+    )
+    with pytest.raises(TargetUnusable, match=r"cannot import bare\.mjs: .*\"marked\".*pass --node-modules DIR"):
+        check_target([Payload("t/a", "x")], JsTarget(tmp_path / "bare.mjs"))

@@ -43,7 +43,7 @@ from typing import Any, Self
 
 from ..danger import DANGEROUS_ELEMENTS, MEDIA_DATA_URLS, NAVIGATING_SCHEMES, URL_ATTRIBUTES
 from ..results import Outcome
-from ..targets import JsTarget
+from ..targets import JsTarget, TargetUnusable
 from .browser import BrowserOptions, Oracle, classify, with_browser
 
 __all__ = ["PageServer", "check_in_browser", "import_map", "package_entry"]
@@ -335,7 +335,9 @@ def check_in_browser(
     ``outcomes[i]``; for a ``--js`` target, ``runs[i]`` are its runs of
     chunks. Returns the browser's name and version, and the HTML states each
     payload left in the page (empty lists for Python-side targets). A module
-    that throws sets the outcome's ``error``.
+    that throws sets the outcome's ``error``; one that cannot be imported
+    (a bare import without ``node_modules``, a syntax error) raises
+    TargetUnusable at the first payload.
     """
     options = options or BrowserOptions(page="/", batch=50)
 
@@ -356,6 +358,10 @@ def check_in_browser(
                         "rules": _RULES,
                     }
                     kept.append(oracle.show(index, outcome, argument))
+                    failed_import = [error for error in outcome.client_errors if error.startswith("import: ")]
+                    if failed_import and target is not None:
+                        hint = "" if target.node_modules else " (no node_modules found: pass --node-modules DIR)"
+                        raise TargetUnusable(f"--js: cannot import {target.module.name}: {failed_import[0][8:]}{hint}")
                     if outcome.client_errors and target is not None:
                         outcome.error = outcome.client_errors[0]
                     if progress:
