@@ -73,6 +73,24 @@ def _number(convert: Callable[[str], float], what: str, low: float, high: float 
 # A zero-sized chunk would never advance the text.
 _chunk_size = _number(int, "a whole number >= 1", 1)
 _jobs = _number(int, "a whole number >= 1", 1)
+_seconds = _number(float, "a number of seconds", 0.001)
+
+
+class _TargetAction(argparse.Action):
+    """Collects target flags in order as ``(kind, value)``: two make a diff."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        kind = (option or "").removeprefix("--")
+        previous = getattr(namespace, self.dest, None) or []
+        setattr(namespace, self.dest, [*previous, (kind, values if isinstance(values, str) else "")])
+
+
+def _corpus_classes() -> list[str]:
+    from .harness.corpus import CLASSES
+
+    return list(CLASSES)
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -169,20 +187,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     xss_check = commands.add_parser(
         "xss-check",
-        help="prove that no payload of a corpus gets script to run through the pipeline",
+        help="prove that no payload of a corpus gets script to run, through this pipeline or any renderer",
         description=(
-            "Feed every payload of CORPUS (default: the shipped corpus, 590+ payloads)\n"
-            "through the pipeline as Markdown (one-shot, and streamed: whole, every\n"
-            "2-way split, 1-character chunks) and as HTML (every prefix), and check\n"
-            "every intermediate and final HTML against the allowlist. With --browser,\n"
-            "also show the streamed output through the real page, client code and CSP\n"
-            "in headless Chromium, and class each payload as clean, blocked (by the\n"
-            "CSP), disallowed (the client had to remove something) or executed.\n"
-            "Prints a table; exits 3 on any execution or disallowed output.\n"
+            "Feed every payload of CORPUS (default: the shipped corpus, 1000+ payloads)\n"
+            "to a target and check every HTML it shows. Without a target flag the\n"
+            "target is this project's pipeline: as Markdown (one-shot, and streamed:\n"
+            "whole, every 2-way split, 1-character chunks) and as HTML (every prefix),\n"
+            "every intermediate and final HTML checked against the allowlist; with\n"
+            "--browser also shown through the real page, client code and CSP in\n"
+            "headless Chromium, each payload classed clean, blocked (by the CSP),\n"
+            "disallowed (something outside the allowlist reached the DOM) or executed.\n"
+            "\n"
+            "Other targets (their HTML is held to the danger rules: no script, no\n"
+            "event handler, no javascript: URL...; see docs/harness.md):\n"
+            "  --command CMD   the payload on CMD's standard input, HTML on its output\n"
+            "  --url URL       the payload POSTed as JSON {FIELD: text}, HTML in the answer\n"
+            "  --js MODULE     an ES module exporting render(text) or mount(element),\n"
+            "                  run in Chromium (always), bare imports from --node-modules\n"
+            "  --pipeline      this project's pipeline, as a target (for --diff)\n"
+            "Two target flags compare the targets side by side (differential mode).\n"
+            "--stream feeds each payload in chunks and checks every intermediate state.\n"
             "\n"
             "CORPUS: JSON Lines (.jsonl, .ndjson), each line a JSON string or\n"
-            '{"name": "group/name", "payload": "..."}; any other file: one payload\n'
-            "a line. Payloads that try to run script should set window.__xss."
+            '{"name": "group/name", "payload": "...", "classes": [...], "source": "..."};\n'
+            "any other file: one payload a line. Payloads that try to run script\n"
+            "should set window.__xss.\n"
+            "\n"
+            "exit status: 0 every payload passed; 2 bad arguments, unreadable corpus,\n"
+            "unusable target or missing browser; 3 something executed, reached the\n"
+            "DOM that must not, or broke the target (the report says which)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -211,6 +244,58 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         metavar="N",
         help="processes for the static check (default: one per CPU)",
+    )
+    targets = xss_check.add_argument_group("targets (default: this project's pipeline)")
+    for flag, metavar, text in (
+        ("--command", "CMD", "a command: payload on stdin, HTML on stdout (split like a shell, run without one)"),
+        ("--url", "URL", "an HTTP endpoint: payload POSTed, HTML in the answer"),
+        ("--js", "MODULE", "an ES module exporting render(text) -> html or mount(element) -> writer"),
+    ):
+        targets.add_argument(flag, action=_TargetAction, metavar=metavar, dest="targets", default=[], help=text)
+    targets.add_argument(
+        "--pipeline", action=_TargetAction, nargs=0, dest="targets", help="this project's pipeline as a target"
+    )
+    targets.add_argument(
+        "--request-field",
+        default="text",
+        metavar="NAME",
+        help="--url: JSON field of the payload ('' : raw text body; default text)",
+    )
+    targets.add_argument(
+        "--response-field",
+        default="html",
+        metavar="NAME",
+        help="--url: JSON field of the HTML ('' : the whole body; default html)",
+    )
+    targets.add_argument(
+        "--node-modules", metavar="DIR", help="--js: where bare imports resolve (default: the nearest node_modules)"
+    )
+    targets.add_argument(
+        "--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="--command, --url: per render (default 30)"
+    )
+    targets.add_argument(
+        "--stream", action="store_true", help="targets: feed chunks and check every intermediate state"
+    )
+    targets.add_argument(
+        "--chunk-size", type=_chunk_size, default=1, metavar="N", help="--stream: characters per chunk (default 1)"
+    )
+    outputs = xss_check.add_argument_group("selection and outputs")
+    outputs.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        default=[],
+        metavar="CLASS",
+        help="only payloads of this class (repeatable): " + ", ".join(_corpus_classes()),
+    )
+    outputs.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
+    outputs.add_argument("--junit", metavar="FILE", help="also write the report as JUnit XML to FILE")
+    outputs.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report to FILE")
+    outputs.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a progress bar on stderr (default: when stderr is a terminal)",
     )
     xss_check.set_defaults(run=_run_xss_check)
     return parser
@@ -303,25 +388,132 @@ def _run_sanitize(args: argparse.Namespace) -> Iterator[str]:
 
 def _run_xss_check(args: argparse.Namespace) -> Iterator[str]:
     from .harness import xss
+    from .harness.corpus import select
+    from .harness.targets import TargetUnusable
 
+    if len(args.targets) > 2:
+        raise UsageError("at most two targets (two compare them side by side)")
     try:
         if args.corpus == "-":
             payloads = xss.parse_corpus(read_text("-"), format=args.format or "lines", source="<stdin>")
         else:
             payloads = xss.load_corpus(args.corpus, format=args.format)
         xss.make_sanitizer(args.sanitizer)
-        if args.browser:
+        targets = [_make_target(kind, value, args) for kind, value in args.targets]
+        if args.browser or any(kind == "js" for kind, _ in args.targets):
             xss.check_browser([])  # Playwright and Chromium are there, or a one-line error now
-    except (xss.CorpusError, xss.BackendUnavailable) as error:
+    except (xss.CorpusError, xss.BackendUnavailable, TargetUnusable) as error:
         raise UsageError(str(error)) from None
+    if args.classes:
+        payloads = select(payloads, args.classes)
+        if not payloads:
+            raise UsageError(f"no payload of class {', '.join(args.classes)} in the corpus")
     corpus = {None: "shipped corpus", "-": "<stdin>"}.get(args.corpus, repr(args.corpus))
+    if args.classes:
+        corpus += f", class {', '.join(args.classes)}"
+    bar = _progress_bar(args)
     try:
-        report = xss.check(
-            payloads, args.sanitizer, browser=args.browser, corpus=corpus, depth=args.depth, jobs=args.jobs
-        )
-    except xss.BackendUnavailable as error:
+        reports = [_check_one(target, payloads, args, corpus, bar) for target in targets or [None]]
+    except (xss.BackendUnavailable, TargetUnusable) as error:
         raise UsageError(str(error)) from None
-    return _report_lines(xss.format_report(report), report.failed)
+    finally:
+        bar.done()
+    return _xss_outputs(reports, args)
+
+
+def _make_target(kind: str, value: str, args: argparse.Namespace) -> Any:
+    """A target from its flag; TargetUnusable when it cannot be used."""
+    from .harness import targets
+
+    if kind == "command":
+        return targets.CommandTarget(value, timeout=args.timeout)
+    if kind == "url":
+        return targets.UrlTarget(
+            value, request_field=args.request_field, response_field=args.response_field, timeout=args.timeout
+        )
+    if kind == "js":
+        return targets.JsTarget(value, node_modules=args.node_modules)
+    return None if not args.targets[1:] else targets.PipelineTarget(args.sanitizer)
+
+
+def _progress_bar(args: argparse.Namespace) -> Any:
+    from .harness.report import ProgressBar
+
+    enabled = args.progress if args.progress is not None else sys.stderr.isatty()
+    return ProgressBar(sys.stderr, enabled=enabled)
+
+
+def _check_one(target: Any, payloads: Sequence[Any], args: argparse.Namespace, corpus: str, bar: Any) -> Any:
+    """One target's report (None: the built-in pipeline, checked in depth)."""
+    from .harness import xss
+    from .harness.run import check_target
+
+    if target is None:
+        return xss.check(
+            payloads,
+            args.sanitizer,
+            browser=args.browser,
+            corpus=corpus,
+            depth=args.depth,
+            jobs=args.jobs,
+            progress=bar,
+        )
+    return check_target(
+        payloads,
+        target,
+        stream=args.stream,
+        chunk_size=args.chunk_size,
+        browser=args.browser,
+        jobs=args.jobs,
+        corpus=corpus,
+        progress=bar,
+    )
+
+
+def _xss_outputs(reports: list[Any], args: argparse.Namespace) -> Iterator[str]:
+    """Write the report files, then give the lines for standard output."""
+    from .harness import report as formats
+    from .harness.diff import compare, diff_json, format_diff
+
+    first = reports[0]
+    for path, render in ((args.junit, formats.to_junit), (args.html, formats.to_html)):
+        if not path:
+            continue
+        text = render(first) if len(reports) == 1 else _both(render, reports)
+        try:
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(text)
+        except OSError as error:
+            raise UsageError(f"cannot write {path!r}: {error.strerror or error}") from None
+    if len(reports) == 2:
+        diff = compare(*reports)
+        lines = [json.dumps(diff_json(diff), indent=1)] if args.json else format_diff(diff)
+        return _report_lines(lines, diff.failed)
+    lines = [formats.to_json(first).rstrip("\n")] if args.json else formats.format_report(first)
+    return _report_lines(lines, first.failed)
+
+
+def _both(render: Callable[[Any], str], reports: list[Any]) -> str:
+    """A file format for two reports: JUnit gets both runs as one
+    ``testsuites`` (suite names prefixed A/B), HTML one page after the other."""
+    from .harness import report as formats
+
+    if render is formats.to_junit:
+        import xml.etree.ElementTree as ET
+
+        roots = [ET.fromstring(formats.to_junit(one)) for one in reports]
+        for label, root in zip("AB", roots, strict=True):
+            for suite in root:
+                suite.set("name", f"{label}.{suite.get('name')}")
+                for case in suite.iter("testcase"):
+                    case.set("classname", f"{label}.{case.get('classname')}")
+        merged = roots[0]
+        for key in ("tests", "failures", "errors", "skipped"):
+            merged.set(key, str(sum(int(root.get(key, "0")) for root in roots)))
+        merged.set("time", f"{sum(float(root.get('time', '0')) for root in roots):.3f}")
+        merged.extend(list(roots[1]))
+        return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(merged, encoding="unicode") + "\n"
+    return formats.to_html(*reports, title="xss-check --diff")
 
 
 def _report_lines(lines: list[str], failed: bool) -> Iterator[str]:
@@ -341,7 +533,7 @@ def _write(chunk: str) -> None:
     if buffer is None:  # replaced by a plain text stream (io.StringIO in a caller's test)
         sys.stdout.write(chunk)
         return
-    data = memoryview(chunk.encode("utf-8"))
+    data = memoryview(chunk.encode("utf-8", "backslashreplace"))  # a lone surrogate in a report line
     while data:
         written = buffer.write(data)
         data = data[written or 0 :]

@@ -73,7 +73,7 @@ def test_the_graph_sees_the_imports() -> None:
     # A check that cannot fail proves nothing: the graph has the edges we know of.
     assert "renderer.markdown.render" in GRAPH["renderer.markdown.stream"]
     assert "renderer.sanitizer.clean" in GRAPH["renderer.markdown.render"]
-    assert "renderer.server.testing" in GRAPH["renderer.harness.xss"]  # imported inside a function
+    assert "renderer.server.testing" in GRAPH["renderer.harness.oracle.browser"]  # imported inside a function
 
 
 def test_no_import_cycle_among_the_package_modules() -> None:
@@ -133,3 +133,24 @@ def test_the_render_command_imports_no_tornado() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_the_harness_outside_its_page_imports_without_tornado_or_playwright() -> None:
+    """Users check their own renderers with the harness: its modules (all but
+    the ``/sanitize`` page) load with tornado and playwright unavailable, and
+    the static check and the pytest helper run."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('tornado', 'playwright'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import renderer.harness.xss, renderer.harness.run, renderer.harness.diff, renderer.harness.oracle.targets\n"
+        "from renderer.harness.assertions import assert_nothing_runs\n"
+        "from renderer import render_markdown\n"
+        "assert_nothing_runs(render_markdown, classes=['css'], policy='allowlist')\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr

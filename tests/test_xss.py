@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -52,8 +53,9 @@ JOBS = os.cpu_count() or 1
 
 #: The shipped corpus's classes: each must be there.
 GROUPS = {
-    "css", "dompurify", "encoding", "event-handler", "html5sec", "markdown", "markdown-url", "mxss",
-    "polyglot", "script", "streaming", "url-attribute", "url-html",
+    "css", "dompurify", "dompurify-fixture", "encoding", "event-handler", "handler-matrix", "html5sec",
+    "markdown", "markdown-url", "mxss", "polyglot", "scheme-matrix", "script", "split", "streaming",
+    "url-attribute", "url-html",
 }  # fmt: skip
 
 #: Payloads the browser sample always includes, beside every 10th one: one
@@ -340,7 +342,7 @@ def test_the_command_exits_3_with_a_weakened_policy(
 ) -> None:
     corpus = tmp_path / "c.txt"
     corpus.write_text("<img src=x onerror=__xss=1>\n<b>fine</b>\n")
-    monkeypatch.setattr("renderer.harness.xss.make_sanitizer", lambda name, **options: weakened())
+    monkeypatch.setattr("renderer.harness.pipeline.make_sanitizer", lambda name, **options: weakened())
     assert main(["xss-check", str(corpus), "--jobs", "1"]) == 3
     out = capsys.readouterr().out
     assert re.search(r"^total +2 +\d+ +1 ", out, re.M)
@@ -428,3 +430,104 @@ def test_the_oracle_sees_execution_when_every_defence_is_off() -> None:
     assert seen["weak/remote-image"] == ("executed", ["request: https://xss.test/leak.png left the page"])
     assert seen["weak/harmless"] == ("clean", [])
     assert {verdict for verdict, _ in seen.values()} == {"executed", "clean"}
+
+
+# -- the command: targets, outputs, selection --------------------------------------------------
+
+WEAK_COMMAND = f"{sys.executable} {ROOT / 'examples' / 'harness' / 'weak_render.py'}"
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    corpus = tmp_path / "small.jsonl"
+    corpus.write_text(
+        '{"name": "e/img", "payload": "<img src=x onerror=__xss=1>", "classes": ["event-handler"], "source": "t"}\n'
+        '{"name": "u/js", "payload": "[a](javascript:__xss=1)", "classes": ["url-scheme", "markdown"], "source": "t"}\n'
+        '{"name": "p/ok", "payload": "*fine*", "classes": ["markdown"], "source": "t"}\n'
+    )
+    return corpus
+
+
+def test_the_command_catches_a_weak_command_target(small_corpus: Path) -> None:
+    result = run_cli(str(small_corpus), "--command", WEAK_COMMAND, "--stream", "--chunk-size", "8")
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.startswith(f"xss-check: 3 payloads ({str(small_corpus)!r}), command: {WEAK_COMMAND}, ")
+    assert "FAIL e/img: <img src=x onerror=__xss=1>" in result.stdout
+    assert '  static: whole: <a href="javascript:..."> in ' in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("FAIL: 0 executed, 2 with disallowed output, ")
+
+
+def test_the_command_writes_json_junit_and_html(small_corpus: Path, tmp_path: Path) -> None:
+    junit, page = tmp_path / "out.xml", tmp_path / "out.html"
+    result = run_cli(str(small_corpus), "--command", WEAK_COMMAND, "--json", "--junit", str(junit), "--html", str(page))
+    assert result.returncode == 3, result.stderr
+    data = json.loads(result.stdout)
+    assert data["target"] == f"command: {WEAK_COMMAND}" and data["results"]["disallowed"] == 2
+    assert [o["name"] for o in data["outcomes"] if o["failed"]] == ["e/img", "u/js"]
+    assert 'tests="3" failures="2" errors="0"' in junit.read_text(encoding="utf-8")
+    assert page.read_text(encoding="utf-8").count('<section class="payload"') == 2
+
+
+def test_class_selects_payloads(small_corpus: Path) -> None:
+    result = run_cli(str(small_corpus), "--command", WEAK_COMMAND, "--class", "url-scheme", "--json")
+    assert [o["name"] for o in json.loads(result.stdout)["outcomes"]] == ["u/js"]
+    assert json.loads(result.stdout)["corpus"].endswith(", class url-scheme")
+    shipped = run_cli("--class", "css", "--depth", "one-shot", "--jobs", "1")
+    assert shipped.returncode == 0, shipped.stderr
+    assert re.search(r"^total +\d+ ", shipped.stdout, re.M)
+    assert "payloads (shipped corpus, class css)" in shipped.stdout
+
+
+def test_two_targets_are_compared_side_by_side(small_corpus: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "diff.xml"
+    result = run_cli(str(small_corpus), "--command", WEAK_COMMAND, "--pipeline", "--junit", str(junit))
+    assert result.returncode == 3, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"xss-check --diff: 3 payloads ({str(small_corpus)!r})"
+    assert "only A lets through: 2" in lines and "only B lets through: 0" in lines
+    assert lines[-1] == "FAIL: A fails, B passes; they disagree on 2 payloads"
+    root = ElementTree.fromstring(junit.read_bytes())
+    assert root.get("tests") == "6" and root.get("failures") == "2"
+    assert {suite.get("name", "")[:2] for suite in root} == {"A.", "B."}
+    as_json = run_cli(str(small_corpus), "--command", WEAK_COMMAND, "--pipeline", "--json")
+    value = json.loads(as_json.stdout)
+    assert (value["only_a_lets_through"], value["only_b_lets_through"], value["passed"]) == (
+        ["e/img", "u/js"],
+        [],
+        False,
+    )
+    assert value["b"]["target"] == "pipeline (bleach)"
+
+
+def test_the_progress_bar_goes_to_stderr_when_asked(small_corpus: Path) -> None:
+    result = run_cli(str(small_corpus), "--progress", "--jobs", "1")
+    assert result.returncode == 0
+    assert "] 3/3 payloads" in result.stderr
+    assert "\r" not in result.stdout
+    quiet = run_cli(str(small_corpus), "--jobs", "1")  # not a terminal: no bar
+    assert quiet.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--command", "no-such-renderer-here"], "'no-such-renderer-here' not found", id="command"),
+        pytest.param(["--url", "ftp://x"], "--url must be an http or https URL", id="url"),
+        pytest.param(["--js", "missing.mjs"], "--js: no module at 'missing.mjs'", id="js"),
+        pytest.param(["--pipeline", "--pipeline", "--pipeline"], "at most two targets", id="three"),
+        pytest.param(["--class", "no-such-class"], "no payload of class no-such-class", id="class"),
+        pytest.param(["--chunk-size", "0"], "argument --chunk-size: must be at least 1", id="chunk"),
+    ],
+)
+def test_bad_targets_and_selections_are_usage_errors(args: list[str], message: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_the_help_documents_targets_outputs_and_exit_statuses() -> None:
+    result = run_cli("--help")
+    for flag in ("--command CMD", "--url URL", "--js MODULE", "--stream", "--json", "--junit FILE", "--html FILE"):
+        assert flag in result.stdout
+    assert "exit status: 0 every payload passed; 2 bad arguments" in result.stdout
