@@ -30,9 +30,11 @@ __all__ = [
     "Request",
     "Step",
     "chunk",
+    "delta_chunk",
     "finish_chunk",
     "role_chunk",
     "sse_body",
+    "usage_chunk",
 ]
 
 STALL_LIMIT = 10.0
@@ -75,6 +77,22 @@ def _event(delta: dict[str, Any], finish: str | None, eol: str) -> bytes:
 def chunk(content: str | None, *, eol: str = "\n") -> bytes:
     """One ``chat.completion.chunk`` as a ``data:`` event, as OpenAI sends it."""
     return _event({"content": content}, None, eol)
+
+
+def delta_chunk(delta: dict[str, Any], finish: str | None = None, *, eol: str = "\n") -> bytes:
+    """A chunk with any delta: ``{"reasoning_content": ...}``, ``{"tool_calls": [...]}``, ``{"refusal": ...}``."""
+    return _event(delta, finish, eol)
+
+
+def usage_chunk(prompt: int, completion: int, *, eol: str = "\n") -> bytes:
+    """The final chunk of ``stream_options.include_usage``: no choices, the token counts."""
+    payload = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+    return f"data: {json.dumps(payload)}{eol}{eol}".encode()
 
 
 def role_chunk(*, eol: str = "\n") -> bytes:

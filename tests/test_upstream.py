@@ -56,7 +56,8 @@ async def collect(url: str, **options: Any) -> tuple[list[str], str | None]:
     pieces: list[str] = []
     try:
         async for piece in upstream(MESSAGES, url=url, model="test-model", **options):
-            pieces.append(piece)
+            if isinstance(piece, str):  # answer text; the other pieces: test_parts.py
+                pieces.append(piece)
     except SourceError as error:
         return pieces, str(error)
     return pieces, None

@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from ..markdown.ops import Op
-from ..markdown.stream import DEFAULT_INTERVAL, MarkdownStream
+from ..markdown.stream import DEFAULT_INTERVAL
 from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
+from .parts import PartWriter, Piece, split_think
 from .sources import SourceError
 from .store.base import StreamNotFound, StreamStore
 
@@ -37,6 +37,9 @@ class Generations:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._owners: dict[str, str] = {}
         self._stop_reasons: dict[str, tuple[str, str | None]] = {}
+        self.on_end: list[Callable[[str, PartWriter, str], Awaitable[None] | None]] = []
+        """Called with (stream id, writer, done reason) when an answer has
+        ended: metrics count its usage, conversations keep it."""
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -45,10 +48,24 @@ class Generations:
         """Live generations started for ``owner`` (a client address)."""
         return sum(1 for stream_owner in self._owners.values() if stream_owner == owner)
 
-    async def start(self, source: AsyncIterator[str], *, owner: str = "") -> str:
-        """Create a stream and start generating into it; returns its id."""
+    async def start(
+        self,
+        source: AsyncIterator[Piece],
+        *,
+        owner: str = "",
+        notice: str | None = None,
+        think_tags: bool = True,
+        on_end: Callable[[str, PartWriter, str], Awaitable[None] | None] | None = None,
+    ) -> str:
+        """Create a stream and start generating into it; returns its id.
+
+        ``notice``: Markdown the answer opens with as a ``notice`` part;
+        ``think_tags``: a leading ``<think>...</think>`` is reasoning;
+        ``on_end``: called as ``self.on_end`` are, for this answer only."""
         stream_id = await self._store.create()
-        task = asyncio.create_task(self._run(stream_id, source), name=f"generate {stream_id}")
+        if think_tags:
+            source = split_think(source)
+        task = asyncio.create_task(self._run(stream_id, source, notice, on_end), name=f"generate {stream_id}")
         self._tasks[stream_id] = task
         self._owners[stream_id] = owner
         task.add_done_callback(lambda _: self._forget(stream_id))
@@ -75,15 +92,24 @@ class Generations:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
-    async def _publish(self, stream_id: str, ops: list[Op]) -> None:
-        for op in ops:
-            await self._store.publish(stream_id, op.kind, op.html)
+    async def _publish(self, stream_id: str, events: list[tuple[str, str]]) -> None:
+        for kind, data in events:
+            await self._store.publish(stream_id, kind, data)
 
-    async def _run(self, stream_id: str, source: AsyncIterator[str]) -> None:
-        engine = MarkdownStream(interval=self._interval, sanitizer=self._sanitizer)
-        reason, message = "complete", None
-        pending: asyncio.Future[str] | None = None
+    async def _run(
+        self,
+        stream_id: str,
+        source: AsyncIterator[Piece],
+        notice: str | None = None,
+        on_end: Callable[[str, PartWriter, str], Awaitable[None] | None] | None = None,
+    ) -> None:
+        engine = PartWriter(interval=self._interval, sanitizer=self._sanitizer)
+        reason: str | None = None
+        message: str | None = None
+        pending: asyncio.Future[Piece] | None = None
         try:
+            if notice:
+                await self._publish(stream_id, engine.open("notice", notice))
             while True:
                 if pending is None:
                     pending = asyncio.ensure_future(anext(source))
@@ -115,14 +141,20 @@ class Generations:
                     await pending
             with contextlib.suppress(Exception):
                 await source.aclose()  # type: ignore[attr-defined]
-        await self._finish(stream_id, engine, reason, message)
+        reason = await self._finish(stream_id, engine, reason, message)
+        for callback in [*self.on_end, *([on_end] if on_end else [])]:
+            try:
+                result = callback(stream_id, engine, reason)
+                if result is not None:
+                    await result
+            except Exception:
+                logger.exception("an on_end callback of %s failed", stream_id)
 
-    async def _finish(self, stream_id: str, engine: MarkdownStream, reason: str, message: str | None) -> None:
-        """Commit what was generated, then end the stream."""
+    async def _finish(self, stream_id: str, engine: PartWriter, reason: str | None, message: str | None) -> str:
+        """Commit what was generated, then end the stream; returns the reason."""
+        events = engine.end(reason, message)
         try:
-            await self._publish(stream_id, engine.close())
-            if message is not None:
-                await self._store.publish(stream_id, "error", json.dumps({"message": message}))
-            await self._store.publish(stream_id, "done", json.dumps({"reason": reason}))
+            await self._publish(stream_id, events)
         except Exception:
             logger.exception("could not end stream %s", stream_id)
+        return str(json.loads(events[-1][1])["reason"])
