@@ -505,7 +505,12 @@ def test_an_upstream_answer_streams_through_the_server_and_converges(fake: FakeU
     assert "error" not in [event["event"] for event in events]
     assert assemble(events) == render_markdown(DOC)
     (request,) = fake.requests
-    assert request.body == {"model": "test-model", "messages": MESSAGES, "stream": True}
+    assert request.body == {
+        "model": "test-model",
+        "messages": MESSAGES,
+        "stream": True,
+        "stream_options": {"include_usage": True},  # Config.upstream_usage
+    }
     assert request.headers["Authorization"] == f"Bearer {KEY}"
 
 

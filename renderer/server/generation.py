@@ -1,7 +1,8 @@
 """Generation tasks: a source's text through the engine into the store.
 
 One task per answer.  Readers never drive it: a reader that leaves does not
-stop generation; only ``cancel`` (or shutdown) does.  However a task ends,
+stop generation; ``cancel`` (or shutdown) does, and so does having no reader
+at all for ``Config.idle_cancel`` seconds (``presence``).  However a task ends,
 the stream ends with what was generated so far committed, then ``done``
 (after an ``error`` event when something failed).
 """
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from ..markdown.stream import DEFAULT_INTERVAL
 from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
 from .parts import PartWriter, Piece, split_think
+from .presence import Presence
 from .sources import SourceError
 from .store.base import StreamNotFound, StreamStore
 
@@ -29,7 +31,12 @@ class Generations:
     """The generation tasks this process runs."""
 
     def __init__(
-        self, store: StreamStore, *, interval: float = DEFAULT_INTERVAL, sanitizer: Sanitizer = DEFAULT_SANITIZER
+        self,
+        store: StreamStore,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        sanitizer: Sanitizer = DEFAULT_SANITIZER,
+        presence: Presence | None = None,
     ) -> None:
         self._store = store
         self._interval = interval
@@ -37,6 +44,9 @@ class Generations:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._owners: dict[str, str] = {}
         self._stop_reasons: dict[str, tuple[str, str | None]] = {}
+        self._presence = presence
+        self.idle_cancelled = 0
+        """Answers cancelled because no reader followed them (``presence``)."""
         self.on_end: list[Callable[[str, PartWriter, str], Awaitable[None] | None]] = []
         """Called with (stream id, writer, done reason) when an answer has
         ended: metrics count its usage, conversations keep it."""
@@ -70,9 +80,17 @@ class Generations:
         self._owners[stream_id] = owner
         task.add_done_callback(lambda _: self._forget(stream_id))
         self._store.on_cancel(stream_id, lambda: self.stop(stream_id, "cancelled"))
+        if self._presence is not None:
+            self._presence.watch(stream_id, lambda: self._idle(stream_id))
         return stream_id
 
+    def _idle(self, stream_id: str) -> None:
+        self.idle_cancelled += 1
+        self.stop(stream_id, "cancelled")
+
     def _forget(self, stream_id: str) -> None:
+        if self._presence is not None:
+            self._presence.unwatch(stream_id)
         self._tasks.pop(stream_id, None)
         self._owners.pop(stream_id, None)
         self._stop_reasons.pop(stream_id, None)

@@ -208,6 +208,7 @@ class FollowMixin(JSONHandler):
         subscription = self.subscription = await state.store.subscribe(stream_id, after)
         subscription.on_cut_off = self._cut_off
         state.metrics.readers += 1
+        state.presence.enter(stream_id)
         if after is not None:
             state.metrics.resumes += 1
         try:
@@ -233,6 +234,7 @@ class FollowMixin(JSONHandler):
         finally:
             subscription.close()
             state.metrics.readers -= 1
+            state.presence.leave(stream_id)
 
     def _cut_off(self) -> None:
         self.state.metrics.cut_off += 1
@@ -293,6 +295,7 @@ class PollHandler(JSONHandler):
         if not 0 <= wait < math.inf:
             self.fail(400, "wait must be a number of seconds >= 0")
         wait = min(wait, MAX_POLL_WAIT)
+        self.state.presence.touch(stream_id)  # a poller is a reader between its polls too
         events, done = await self.state.store.read(stream_id, after)
         if wait and not done and not [event for event in events if event.id is not None]:
             events, done = await self._wait(stream_id, after, wait)
@@ -342,11 +345,12 @@ class StreamSocket(JSONErrors, websocket.WebSocketHandler):
             self.close(4000 + answer.status_code, answer.message)
             return
         self.subscription.on_cut_off = lambda: self.close(4408, "reader too slow")
-        self.task = asyncio.create_task(self._send(self.subscription))
+        self.task = asyncio.create_task(self._send(self.subscription, stream_id))
 
-    async def _send(self, subscription: Subscription) -> None:
+    async def _send(self, subscription: Subscription, stream_id: str) -> None:
         metrics = self.state.metrics
         metrics.readers += 1
+        self.state.presence.enter(stream_id)
         try:
             async for event in subscription:
                 await self.write_message(json.dumps(event_json(event)))
@@ -357,6 +361,7 @@ class StreamSocket(JSONErrors, websocket.WebSocketHandler):
         finally:
             subscription.close()
             metrics.readers -= 1
+            self.state.presence.leave(stream_id)
 
     def on_close(self) -> None:
         if self.subscription is not None:

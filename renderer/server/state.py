@@ -6,7 +6,7 @@ import functools
 import importlib.resources
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -16,6 +16,7 @@ from ..sanitizer.clean import DEFAULT_POLICY, DEFAULT_SANITIZER, BleachSanitizer
 from .config import Config
 from .generation import Generations
 from .parts import PartWriter, Piece
+from .presence import Presence, Remote
 from .sources import Message, Source, demo, echo, load_source
 from .store.base import StreamStore
 
@@ -52,7 +53,7 @@ class Metrics(Collector):
         self.prompt_tokens = 0
         """Tokens of the prompts of ended answers, as the upstream counted them (its ``usage``)."""
         self.completion_tokens = 0
-        self.idle_cancelled = 0
+        self.idle_cancelled: Callable[[], int] = lambda: 0
         """Answers cancelled because no reader followed them (``Config.idle_cancel``)."""
         self.live_streams = live_streams
         self.registry = CollectorRegistry(auto_describe=True)
@@ -77,7 +78,7 @@ class Metrics(Collector):
             value=self.completion_tokens,
         )
         yield CounterMetricFamily(
-            "renderer_idle_cancelled", "Answers cancelled with no reader left.", value=self.idle_cancelled
+            "renderer_idle_cancelled", "Answers cancelled with no reader left.", value=self.idle_cancelled()
         )
 
     def count_usage(self, stream_id: str, writer: PartWriter, reason: str) -> None:
@@ -108,8 +109,11 @@ class AppState:
         """The one allowlist: answers are sanitized with it, and the browser's
         re-check gets it as ``/static/allowlist.js``."""
         sanitizer = DEFAULT_SANITIZER if policy is DEFAULT_POLICY else BleachSanitizer(policy)
-        self.generations = Generations(store, sanitizer=sanitizer)
+        self.presence = Presence(config.idle_cancel, remote=remote_presence(store))
+        """Readers per stream: an answer no one follows is cancelled."""
+        self.generations = Generations(store, sanitizer=sanitizer, presence=self.presence)
         self.metrics = Metrics(live_streams=lambda: len(self.generations))
+        self.metrics.idle_cancelled = lambda: self.generations.idle_cancelled
         self.generations.on_end.append(self.metrics.count_usage)
         if sources is None:
             sources = default_sources(config)
@@ -131,6 +135,17 @@ class AppState:
             merged = {**upstream_params(self.config), **params}
             return self.sources[name](messages, params=merged)  # type: ignore[call-arg]
         return self.sources[name](messages)
+
+
+def remote_presence(store: StreamStore) -> Remote | None:
+    """Where readers of every process are counted: the Redis store's server
+    (``None``: one process, the memory store)."""
+    if type(store).__name__ != "RedisStore":  # no import: redis is optional
+        return None
+    from .store.redis import RedisStore
+    from .store.redis_presence import RedisPresence
+
+    return RedisPresence(cast(RedisStore, store))
 
 
 def upstream_params(config: Config) -> dict[str, Any]:
