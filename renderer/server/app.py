@@ -18,6 +18,7 @@ from tornado import httpserver, netutil, web
 from ..demos import progressive
 from ..harness import page
 from ..sanitizer.clean import DEFAULT_POLICY, Policy
+from . import conversation_handlers
 from .config import Config
 from .handlers import (
     STREAM_ID,
@@ -92,6 +93,7 @@ def api_routes(state: AppState) -> list[Route]:
         (rf"{STREAM_PATH}/poll", PollHandler, shared),
         (rf"{STREAM_PATH}/ws", StreamSocket, shared),
         (rf"{STREAM_PATH}/cancel", CancelHandler, shared),
+        *conversation_handlers.routes(state),
     ]
 
 

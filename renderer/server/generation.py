@@ -159,20 +159,34 @@ class Generations:
                     await pending
             with contextlib.suppress(Exception):
                 await source.aclose()  # type: ignore[attr-defined]
-        reason = await self._finish(stream_id, engine, reason, message)
+        await self._finish(stream_id, engine, reason, message, on_end)
+
+    async def _finish(
+        self,
+        stream_id: str,
+        engine: PartWriter,
+        reason: str | None,
+        message: str | None,
+        on_end: Callable[[str, PartWriter, str], Awaitable[None] | None] | None,
+    ) -> None:
+        """Commit what was generated, tell ``on_end``, then end the stream:
+        whoever sees ``done`` finds the answer already kept (a follow-up
+        sent at once builds its history from it)."""
+        events = engine.end(reason, message)
+        ended = str(json.loads(events[-1][1])["reason"])
+        try:
+            await self._publish(stream_id, events[:-1])
+        except Exception:
+            logger.exception("could not end stream %s", stream_id)
+            return
         for callback in [*self.on_end, *([on_end] if on_end else [])]:
             try:
-                result = callback(stream_id, engine, reason)
+                result = callback(stream_id, engine, ended)
                 if result is not None:
                     await result
             except Exception:
                 logger.exception("an on_end callback of %s failed", stream_id)
-
-    async def _finish(self, stream_id: str, engine: PartWriter, reason: str | None, message: str | None) -> str:
-        """Commit what was generated, then end the stream; returns the reason."""
-        events = engine.end(reason, message)
         try:
-            await self._publish(stream_id, events)
+            await self._publish(stream_id, events[-1:])
         except Exception:
             logger.exception("could not end stream %s", stream_id)
-        return str(json.loads(events[-1][1])["reason"])

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from tornado import iostream, web, websocket
 
 from . import sse
+from .conversations import plan_turn, request_params
 from .sources import Message
 from .state import AppState
 from .store.base import (
@@ -377,15 +378,28 @@ class ChatHandler(JSONBodyHandler, FollowMixin):
 
     async def post(self) -> None:
         config = self.state.config
-        messages, source_name = self._parse()
+        body = self.json_object('{"message": "..."} or {"messages": [...]}')
+        plan = await plan_turn(self, body)  # a conversation kept by the server (conversations.py)
+        messages, source_name = (plan.messages, plan.source) if plan else self._parse()
+        params = request_params(self, body)
         owner = self.request.remote_ip or ""
         generations = self.state.generations
         if generations.count(owner) >= config.max_streams_per_client:
             self.fail(429, "too many answers in progress for this client", retry_after=5)
         if len(generations) >= config.max_streams:
             self.fail(503, "too many answers in progress", retry_after=5)
-        source = self.state.make_source(source_name, messages)
-        stream_id = await generations.start(source, owner=owner)  # a full store: 503 (STORE_ERRORS)
+        source = self.state.make_source(source_name, messages, params)
+        stream_id = await generations.start(  # a full store: 503 (STORE_ERRORS)
+            source,
+            owner=owner,
+            notice=plan.notice if plan else None,
+            on_end=plan.on_end(self.state) if plan else None,
+        )
+        extra: dict[str, str] = {}
+        if plan:
+            await plan.attach(self.state, stream_id)
+            extra["conversation"] = plan.conversation.id
+            self.set_header("X-Conversation-Id", plan.conversation.id)
         if "text/event-stream" in self.request.headers.get("Accept", ""):
             self.set_header("X-Stream-Id", stream_id)  # to resume with GET .../events
             self.start_event_stream()
@@ -393,7 +407,7 @@ class ChatHandler(JSONBodyHandler, FollowMixin):
             return
         events = f"/api/streams/{stream_id}/events"
         self.set_header("Location", events)
-        self.send_json({"id": stream_id, "events": events}, status=201)
+        self.send_json({"id": stream_id, "events": events, **extra}, status=201)
 
     def _parse(self) -> tuple[list[Message], str]:
         """The messages and source name of a valid body, else a 400."""

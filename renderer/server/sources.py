@@ -25,7 +25,7 @@ import asyncio
 import importlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, TypedDict, cast
+from typing import NotRequired, Protocol, TypedDict, cast
 
 from .parts import Piece
 
@@ -55,6 +55,9 @@ class Message(TypedDict):
     role: str
     """``user``, ``assistant`` or ``system``."""
     content: str
+    reasoning_content: NotRequired[str]
+    """An earlier answer's reasoning, sent back only when configured
+    (``Config.send_reasoning``)."""
 
 
 class Source(Protocol):

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from ..sanitizer.clean import DEFAULT_POLICY, DEFAULT_SANITIZER, BleachSanitizer, Policy
 from .config import Config
+from .conversations import conversation_store
 from .generation import Generations
 from .parts import PartWriter, Piece
 from .presence import Presence, Remote
@@ -109,6 +110,8 @@ class AppState:
         """The one allowlist: answers are sanitized with it, and the browser's
         re-check gets it as ``/static/allowlist.js``."""
         sanitizer = DEFAULT_SANITIZER if policy is DEFAULT_POLICY else BleachSanitizer(policy)
+        self.conversations = conversation_store(store, config.conversation_ttl)
+        """Conversations kept by the server, beside the streams (memory or Redis)."""
         self.presence = Presence(config.idle_cancel, remote=remote_presence(store))
         """Readers per stream: an answer no one follows is cancelled."""
         self.generations = Generations(store, sanitizer=sanitizer, presence=self.presence)

@@ -549,8 +549,11 @@ def _body(
 
 
 def _message(message: Message) -> dict[str, str]:
-    """A message as the API takes it (kept reasoning is never sent back)."""
-    return {"role": message["role"], "content": message["content"]}
+    """A message as the API takes it (reasoning only when the caller kept it in)."""
+    out = {"role": message["role"], "content": message["content"]}
+    if message.get("reasoning_content"):
+        out["reasoning_content"] = message["reasoning_content"]
+    return out
 
 
 async def _close(client: SimpleAsyncHTTPClient, connections: _Connections, fetch: asyncio.Future[HTTPResponse]) -> None:
