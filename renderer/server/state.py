@@ -23,7 +23,17 @@ from .store.base import StreamStore
 
 __all__ = ["AppState", "Metrics", "default_sources", "upstream_params"]
 
-STATIC_PATH = Path(str(importlib.resources.files("renderer.static")))
+def _static_path() -> Path:
+    # In a source checkout, its own static/ (an editable install's finder
+    # maps ``renderer.static`` to the checkout it was installed from, which
+    # is not this one when this one is a second worktree on PYTHONPATH).
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "static" / "index.html").is_file():
+        return checkout / "static"
+    return Path(str(importlib.resources.files("renderer.static")))
+
+
+STATIC_PATH = _static_path()
 """The browser code and pages: the checkout's ``static/``, shipped in the
 wheel as the package ``renderer.static``."""
 
