@@ -25,6 +25,7 @@ __all__ = [
     "DONE",
     "STALL",
     "FakeUpstream",
+    "Gate",
     "Pause",
     "Reply",
     "Request",
@@ -114,8 +115,25 @@ def sse_body(pieces: Sequence[str], *, eol: str = "\n", done: bool = True) -> by
     return body
 
 
-Step = bytes | Pause | _Step
-"""One step of a reply: bytes to send, a pause, ``STALL`` or ``CLOSE``."""
+class Gate:
+    """Send nothing more until the test calls ``release()`` (bounded by
+    STALL_LIMIT); ``reached`` is set when the answer gets here, so a test
+    knows what the client has been sent (a sync point, not a sleep)."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self._open = threading.Event()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def wait_reached(self, timeout: float = STALL_LIMIT) -> None:
+        if not self.reached.wait(timeout):
+            raise AssertionError("the answer never reached its gate")
+
+
+Step = bytes | Pause | _Step | Gate
+"""One step of a reply: bytes to send, a pause, a gate, ``STALL`` or ``CLOSE``."""
 
 
 @dataclass
@@ -165,6 +183,15 @@ class _ChatHandler(web.RequestHandler):
                 except TimeoutError:
                     continue
                 return
+            if isinstance(step, Gate):
+                step.reached.set()
+                released = asyncio.ensure_future(asyncio.to_thread(step._open.wait, STALL_LIMIT))
+                gone = asyncio.ensure_future(self.gone.wait())
+                await asyncio.wait({released, gone}, return_when=asyncio.FIRST_COMPLETED)
+                gone.cancel()
+                if self.gone.is_set():
+                    return
+                continue
             if step is CLOSE:
                 self.request.connection.close()  # type: ignore[union-attr]
                 return
@@ -194,6 +221,9 @@ class FakeUpstream:
         self._watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._lock = threading.Lock()
         self._answers: set[asyncio.Task[Any]] = set()
+        self._closes = threading.Condition()
+        self.closed = 0
+        """Answer connections closed so far (whoever closed them)."""
 
     @property
     def url(self) -> str:
@@ -208,7 +238,15 @@ class FakeUpstream:
             self._watchers.append((asyncio.get_running_loop(), event))
         return event
 
+    def wait_closed(self, count: int, timeout: float = STALL_LIMIT) -> bool:
+        """Wait (bounded) until ``count`` answer connections have closed, from any thread."""
+        with self._closes:
+            return self._closes.wait_for(lambda: self.closed >= count, timeout)
+
     def _connection_closed(self) -> None:
+        with self._closes:
+            self.closed += 1
+            self._closes.notify_all()
         with self._lock:
             watchers = list(self._watchers)
         for loop, event in watchers:
