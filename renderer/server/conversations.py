@@ -307,6 +307,8 @@ async def describe(state: AppState, conversation: Conversation) -> dict[str, Any
             "stream": turn.stream,
             "events": f"/api/streams/{turn.stream}/events" if turn.stream else None,
         }
+        if turn.reason is not None:
+            item["answer"] = turn.answer  # its Markdown source (the page's "Copy Markdown")
         expired = turn.stream is None
         if turn.stream is not None:
             try:
