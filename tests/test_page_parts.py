@@ -314,3 +314,100 @@ def test_phone_width_and_dark_with_reasoning(
         screenshot(phone, screenshots, "phone-dark-reasoning.png")
     finally:
         context.close()
+
+
+# -- the page's own features ------------------------------------------------------------
+
+
+def test_stop_takes_the_place_of_send_and_code_gets_its_label_as_soon_as_the_fence_opens(
+    chat: Chat, fake: FakeUpstream
+) -> None:
+    gate = Gate()
+    fake.reply = Reply([role_chunk(), chunk("Code:\n\n```python\nprint(1)\n"), gate, STALL])
+    n = chat.ask("Some code")
+    gate.wait_reached()
+    chat.wait("() => [...document.querySelectorAll('.code-language')].some((l) => l.textContent === 'python')")
+    assert chat.page.locator(".copy-layer .copy").count() == 1
+    assert chat.attribute(n, "", "data-state") == "generating"
+    assert chat.page.locator("#send").inner_text() == "Stop"
+    chat.page.fill("#message", "Another question")
+    chat.page.press("#message", "Enter")
+    assert "still streaming" in chat.page.locator("#composer-note").inner_text()
+    assert chat.page.locator("article.answer").count() == 1
+    chat.page.locator("#send").click()
+    assert chat.wait_state(n, "done", "cancelled", "error") == "cancelled"
+    assert chat.page.locator("#send").inner_text() == "Send"
+    assert chat.page.input_value("#message") == "Another question"
+    gate.release()
+    chat.assert_clean()
+
+
+def test_the_composer_shows_the_limit_and_keeps_its_text_when_a_send_fails(chat: Chat, server: LiveServer) -> None:
+    limit = server.config.max_message
+    chat.page.fill("#message", "x" * (limit + 1))
+    assert chat.page.locator("#counter").is_visible()
+    assert chat.page.get_attribute("#counter", "data-over") == "1"
+    assert chat.page.locator("#send").is_disabled()
+    chat.page.press("#message", "Enter")
+    assert chat.page.locator("article.answer").count() == 0
+    assert len(chat.page.input_value("#message")) == limit + 1
+
+    chat.page.route(
+        "**/api/chat",
+        lambda route: route.fulfill(
+            status=503, content_type="application/json", body='{"error": "too many answers in progress"}'
+        ),
+    )
+    chat.page.fill("#message", "Keep me")
+    chat.page.press("#message", "Enter")
+    assert chat.wait_state(1, "done", "cancelled", "error") == "error"
+    assert chat.page.input_value("#message") == "Keep me"
+    chat.errors = [error for error in chat.errors if "503" not in error]
+    chat.assert_clean()
+
+
+def test_regenerate_edit_copy_markdown_and_long_pastes(chat: Chat, fake: FakeUpstream, server: LiveServer) -> None:
+    chat.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url("").rstrip("/"))
+    fake.reply = reasoning_reply()
+    assert chat.wait_state(chat.ask("Make a table"), "done", "cancelled", "error") == "done"
+    chat.page.locator(".copy-answer").click()
+    chat.wait("() => document.querySelector('.copy-answer').dataset.copied === '1'")
+    assert chat.page.evaluate("navigator.clipboard.readText()") == ANSWER
+
+    fake.reply = Reply([role_chunk(), chunk("Another *table*."), finish_chunk("stop"), DONE])
+    chat.page.locator(".regenerate").click()
+    chat.wait(
+        "() => document.querySelector('article.answer').dataset.state === 'done'"
+        " && document.querySelector('.part-answer').textContent.includes('Another')"
+    )
+    assert chat.page.locator("article.answer").count() == 1
+    assert fake.requests[-1].body["messages"] == [{"role": "user", "content": "Make a table"}]
+
+    long = "\n".join(f"line {index} of a long paste" for index in range(200))
+    fake.reply = Reply([role_chunk(), chunk("Got it."), finish_chunk("stop"), DONE])
+    n = chat.ask(long)
+    assert chat.wait_state(n, "done", "cancelled", "error") == "done"
+    assert chat.page.locator(".question.collapsed").count() == 1
+    chat.page.locator(".question .expand").click()
+    assert chat.page.locator(".question.collapsed").count() == 0
+
+    chat.page.locator(".question .edit").first.click()
+    assert chat.page.input_value("#message") == "Make a table"
+    fake.reply = Reply([role_chunk(), chunk("A list instead."), finish_chunk("stop"), DONE])
+    chat.page.fill("#message", "Make a list")
+    chat.page.press("#message", "Enter")
+    chat.wait(
+        "() => document.querySelectorAll('article.answer').length === 1"
+        " && document.querySelector('article.answer').dataset.state === 'done'"
+    )
+    assert chat.page.locator(".question-text").all_inner_texts() == ["Make a list"]
+    assert fake.requests[-1].body["messages"] == [{"role": "user", "content": "Make a list"}]
+    chat.assert_clean()
+
+
+def test_developer_controls_show_only_for_demo_and_echo(chat: Chat, server: LiveServer) -> None:
+    assert chat.page.locator("#settings").is_hidden()
+    assert chat.page.locator("a[href='/demo/progressive']").is_visible()
+    assert chat.page.locator("a[href='/sanitize']").is_visible()
+    chat.page.goto(server.url("/?source=echo"))
+    chat.page.wait_for_function("() => !document.getElementById('settings').hidden", timeout=int(TIMEOUT * 1000))
