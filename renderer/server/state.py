@@ -23,6 +23,7 @@ from .store.base import StreamStore
 
 __all__ = ["AppState", "Metrics", "default_sources", "upstream_params"]
 
+
 def _static_path() -> Path:
     # In a source checkout, its own static/ (an editable install's finder
     # maps ``renderer.static`` to the checkout it was installed from, which
