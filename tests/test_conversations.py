@@ -197,3 +197,23 @@ def test_an_unknown_conversation_is_a_404_and_params_are_bounded(fake: FakeUpstr
             assert (body["temperature"], body["max_tokens"]) == (0.5, 5)
 
     asyncio.run(scenario())
+
+
+def test_a_memory_conversation_expires_its_ttl_after_its_last_save() -> None:
+    from renderer.server.conversations import ConversationNotFound, MemoryConversations, Turn
+
+    now = [0.0]
+    store = MemoryConversations(10.0, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        conversation = await store.create()
+        now[0] = 9.0
+        conversation.turns.append(Turn("q", "s1", "a", "", "complete"))
+        await store.save(conversation)  # restarts the TTL
+        now[0] = 18.0
+        assert (await store.load(conversation.id)).turns[0].answer == "a"
+        now[0] = 19.0
+        with pytest.raises(ConversationNotFound):
+            await store.load(conversation.id)
+
+    asyncio.run(scenario())

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 from fake_upstream import FakeUpstream, Reply, Step, chunk, delta_chunk, finish_chunk, role_chunk, usage_chunk
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tornado import httpclient, httpserver, testing, websocket
 
 from renderer import assemble, assemble_parts, render_markdown
@@ -319,3 +321,39 @@ def test_the_finish_reason_is_the_done_reason(fake: FakeUpstream, finish: str, r
     events = asyncio.run(scenario())["post"]
     assert json.loads(events[-1]["data"])["reason"] == reason
     assert assemble(events) == render_markdown("Some text")
+
+
+# --- the property: per part, streamed == one shot, however the chunks fall -------------
+
+PIECES = st.lists(
+    st.tuples(
+        st.sampled_from(["answer", "reasoning", "refusal"]),
+        st.text(alphabet=st.sampled_from(list("ab *_`|#-\n<>/thinkTK")), max_size=30),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(PIECES, st.data())
+def test_every_part_converges_and_the_answer_part_holds_only_answer_text(
+    pieces: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    kinds = {"answer": str, "reasoning": Reasoning, "refusal": Refusal}
+    fed: list[Any] = []
+    for kind, text in pieces:
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=3)))
+        bounds = [0, *cuts, len(text)]
+        fed += [kinds[kind](text[start:end]) for start, end in itertools.pairwise(bounds)]
+    writer, events = write(fed)
+    parts = assemble_parts(events)
+    sources = writer.parts
+    if len(parts) < len(sources):  # a leading answer part that rendered to nothing sent no event
+        assert sources[0].kind == "answer" and render_markdown(sources[0].text) == ""
+        sources = sources[1:]
+    assert [part.kind for part in parts] == [part.kind for part in sources]
+    for built, source in zip(parts, sources, strict=True):
+        assert built.html == render_markdown(source.text)
+    assert assemble(events) == "".join(render_markdown(p.text) for p in writer.parts if p.kind == "answer")
+    assert writer.answer == "".join(text for kind, text in pieces if kind == "answer")
+    assert writer.reasoning == "".join(text for kind, text in pieces if kind == "reasoning")

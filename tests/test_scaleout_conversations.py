@@ -12,7 +12,7 @@ from redis_server import RedisServer
 from server_fixtures import fetch, read_sse, run
 from test_scaleout import Server
 
-from renderer import assemble, render_markdown
+from renderer import assemble, assemble_parts, render_markdown
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -63,5 +63,29 @@ def test_a_reader_on_the_other_process_keeps_the_answer_alive(redis_server: Redi
             read = await read_sse(b.port, started["events"])  # the only reader, on B, from start to end
             assert json.loads(read.events[-1].data) == {"reason": "complete"}
             assert assemble(read.dicts) == render_markdown(message)
+
+        run(test())
+
+
+def test_parts_travel_through_redis_and_resume_on_the_other_process(redis_server: RedisServer) -> None:
+    text = "<think>Some *reasoning* first.\n\nTwo paragraphs.</think>\n\n# Answer\n\nThe **answer** text.\n"
+    with Server(redis_server.url, token_delay=0.01) as a, Server(redis_server.url, token_delay=0.01) as b:
+
+        async def test() -> None:
+            started = await ask(a, {"message": text})
+            seen: list[str] = []
+
+            def after_the_part(event: Any) -> bool:
+                if event.event == "part":
+                    seen.append(event.id)
+                return bool(seen)
+
+            first = await read_sse(b.port, started["events"], until=after_the_part)
+            assert first.last_id is not None
+            rest = await read_sse(a.port, started["events"], headers={"Last-Event-ID": first.last_id})
+            parts = assemble_parts(first.dicts + rest.dicts)
+            assert [part.kind for part in parts] == ["reasoning", "answer"]
+            assert parts[0].html == render_markdown("Some *reasoning* first.\n\nTwo paragraphs.")
+            assert parts[1].html == render_markdown("# Answer\n\nThe **answer** text.\n")
 
         run(test())
