@@ -6,7 +6,17 @@ server is ``renderer.server``; progressive pages ``renderer.progressive``;
 the sanitization harness ``renderer.harness``.
 """
 
-from .markdown import MarkdownStream, Op, assemble, render_markdown
+from .markdown import MarkdownStream, Op, Part, assemble, assemble_parts, render_markdown
 from .sanitizer import Policy, clean, sanitize
 
-__all__ = ["MarkdownStream", "Op", "Policy", "assemble", "clean", "render_markdown", "sanitize"]
+__all__ = [
+    "MarkdownStream",
+    "Op",
+    "Part",
+    "Policy",
+    "assemble",
+    "assemble_parts",
+    "clean",
+    "render_markdown",
+    "sanitize",
+]

@@ -13,6 +13,8 @@
 //   dom.js        parseFragment, allowedUrl: the one HTML-to-DOM function
 //                 (inert template, allowlist re-check, then nodes)
 //   answer.js     createAnswer: committed nodes and the tail, applying ops
+//   parts.js      createParts: an answer's parts (reasoning, answer text,
+//                 tool calls, refusals, notices), one createAnswer each
 //   transport.js  createParser (SSE framing) and follow (EventSource or
 //                 fetch, with resume)
 
@@ -20,5 +22,6 @@
 /** @typedef {import("./transport.js").Status} Status */
 
 export { createAnswer } from "./answer.js";
+export { createParts, thoughtFor } from "./parts.js";
 export { allowedUrl, parseFragment } from "./dom.js";
 export { createParser, follow } from "./transport.js";

@@ -69,7 +69,7 @@ export function createParser(onEvent) {
   };
 }
 
-const STREAM_EVENTS = ["block", "tail", "append", "commit", "replace", "error", "done"];
+const STREAM_EVENTS = ["block", "tail", "append", "commit", "replace", "part", "error", "done"];
 
 /**
  * Follow an answer's events until `done`, resuming after drops without
@@ -85,12 +85,13 @@ const STREAM_EVENTS = ["block", "tail", "append", "commit", "replace", "error", 
  *   retryMs?: number,
  *   maxRetries?: number,
  * }} options
- * @returns {{close(): void, readonly id: string | null}}
+ * @returns {{close(): void, readonly id: string | null, readonly conversation: string | null}}
  */
 export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetch = false, retryMs = 1000, maxRetries = 20 }) {
   let closed = false;
   let finished = false;
   let streamId = /** @type {string | null} */ (null);
+  let conversationId = /** @type {string | null} */ (null);
   let lastId = /** @type {string | null} */ (null);
   /** @type {EventSource | null} */
   let source = null;
@@ -111,7 +112,9 @@ export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetc
         reason = JSON.parse(event.data).reason ?? reason;
       } catch {}
       onEvent(event);
-      onStatus(reason === "complete" ? "done" : reason === "cancelled" ? "cancelled" : "error");
+      // length, tool_calls, content_filter: the answer is over, as the model ended it.
+      if (reason === "cancelled" || reason === "error") onStatus(reason);
+      else onStatus("done", reason);
       stop();
       return;
     }
@@ -191,6 +194,7 @@ export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetc
           cache: "no-store",
         });
         streamId = response.headers.get("X-Stream-Id") ?? streamId;
+        conversationId = response.headers.get("X-Conversation-Id") ?? conversationId;
         if (response.status === 204) {
           finished = true;
           return;
@@ -233,6 +237,10 @@ export function follow(url, { onEvent, onStatus = () => {}, post, fetch: useFetc
     close: stop,
     get id() {
       return streamId;
+    },
+    /** The conversation a POST asked in (its X-Conversation-Id), once known. */
+    get conversation() {
+      return conversationId;
     },
   };
 }

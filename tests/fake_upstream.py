@@ -25,14 +25,17 @@ __all__ = [
     "DONE",
     "STALL",
     "FakeUpstream",
+    "Gate",
     "Pause",
     "Reply",
     "Request",
     "Step",
     "chunk",
+    "delta_chunk",
     "finish_chunk",
     "role_chunk",
     "sse_body",
+    "usage_chunk",
 ]
 
 STALL_LIMIT = 10.0
@@ -77,6 +80,22 @@ def chunk(content: str | None, *, eol: str = "\n") -> bytes:
     return _event({"content": content}, None, eol)
 
 
+def delta_chunk(delta: dict[str, Any], finish: str | None = None, *, eol: str = "\n") -> bytes:
+    """A chunk with any delta: ``{"reasoning_content": ...}``, ``{"tool_calls": [...]}``, ``{"refusal": ...}``."""
+    return _event(delta, finish, eol)
+
+
+def usage_chunk(prompt: int, completion: int, *, eol: str = "\n") -> bytes:
+    """The final chunk of ``stream_options.include_usage``: no choices, the token counts."""
+    payload = {
+        "id": "chatcmpl-test",
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+    return f"data: {json.dumps(payload)}{eol}{eol}".encode()
+
+
 def role_chunk(*, eol: str = "\n") -> bytes:
     """The first chunk OpenAI sends: a role, no content."""
     return _event({"role": "assistant", "content": ""}, None, eol)
@@ -96,8 +115,25 @@ def sse_body(pieces: Sequence[str], *, eol: str = "\n", done: bool = True) -> by
     return body
 
 
-Step = bytes | Pause | _Step
-"""One step of a reply: bytes to send, a pause, ``STALL`` or ``CLOSE``."""
+class Gate:
+    """Send nothing more until the test calls ``release()`` (bounded by
+    STALL_LIMIT); ``reached`` is set when the answer gets here, so a test
+    knows what the client has been sent (a sync point, not a sleep)."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self._open = threading.Event()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def wait_reached(self, timeout: float = STALL_LIMIT) -> None:
+        if not self.reached.wait(timeout):
+            raise AssertionError("the answer never reached its gate")
+
+
+Step = bytes | Pause | _Step | Gate
+"""One step of a reply: bytes to send, a pause, a gate, ``STALL`` or ``CLOSE``."""
 
 
 @dataclass
@@ -147,6 +183,15 @@ class _ChatHandler(web.RequestHandler):
                 except TimeoutError:
                     continue
                 return
+            if isinstance(step, Gate):
+                step.reached.set()
+                released = asyncio.ensure_future(asyncio.to_thread(step._open.wait, STALL_LIMIT))
+                gone = asyncio.ensure_future(self.gone.wait())
+                await asyncio.wait({released, gone}, return_when=asyncio.FIRST_COMPLETED)
+                gone.cancel()
+                if self.gone.is_set():
+                    return
+                continue
             if step is CLOSE:
                 self.request.connection.close()  # type: ignore[union-attr]
                 return
@@ -176,6 +221,9 @@ class FakeUpstream:
         self._watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._lock = threading.Lock()
         self._answers: set[asyncio.Task[Any]] = set()
+        self._closes = threading.Condition()
+        self.closed = 0
+        """Answer connections closed so far (whoever closed them)."""
 
     @property
     def url(self) -> str:
@@ -190,7 +238,15 @@ class FakeUpstream:
             self._watchers.append((asyncio.get_running_loop(), event))
         return event
 
+    def wait_closed(self, count: int, timeout: float = STALL_LIMIT) -> bool:
+        """Wait (bounded) until ``count`` answer connections have closed, from any thread."""
+        with self._closes:
+            return self._closes.wait_for(lambda: self.closed >= count, timeout)
+
     def _connection_closed(self) -> None:
+        with self._closes:
+            self.closed += 1
+            self._closes.notify_all()
         with self._lock:
             watchers = list(self._watchers)
         for loop, event in watchers:

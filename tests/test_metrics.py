@@ -20,6 +20,9 @@ NAMES = {
     "renderer_events_sent": "counter",
     "renderer_slow_readers_cut_off": "counter",
     "renderer_resumes": "counter",
+    "renderer_prompt_tokens": "counter",
+    "renderer_completion_tokens": "counter",
+    "renderer_idle_cancelled": "counter",
 }
 MESSAGE = "Some *text* to count.\n\nA second paragraph.\n"
 
@@ -48,6 +51,9 @@ def test_each_app_has_its_own_registry_and_the_default_one_has_none() -> None:
         "renderer_events_sent_total": 7,
         "renderer_slow_readers_cut_off_total": 1,
         "renderer_resumes_total": 3,
+        "renderer_prompt_tokens_total": 0,
+        "renderer_completion_tokens_total": 0,
+        "renderer_idle_cancelled_total": 0,
     }
     assert set(exposition(second).values()) == {0}
     assert first.metrics.registry is not second.metrics.registry

@@ -69,7 +69,9 @@ class Server:
     """``python -m renderer serve`` on Redis in a subprocess; ready once it
     printed its "serving on" line (bounded wait), killed by ``kill``."""
 
-    def __init__(self, redis_url: str, *, token_delay: float = 0.02, lease: float = LEASE) -> None:
+    def __init__(
+        self, redis_url: str, *, token_delay: float = 0.02, lease: float = LEASE, extra: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         argv = [
             sys.executable,
@@ -88,6 +90,7 @@ class Server:
             str(token_delay),
             "--lease",
             str(lease),
+            *extra,
         ]
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stdout: list[str] = []

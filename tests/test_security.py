@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from server_fixtures import TIMEOUT, ControlledSource, ServerThread, fetch, run
+from server_fixtures import TIMEOUT, ControlledSource, ServerThread, fetch, read_sse, run
 from tornado import httpclient, httputil, websocket
 
 from renderer.server.access import Access, ExposureError, check_exposure
@@ -405,6 +405,23 @@ def test_a_client_text_frame_on_the_websocket_is_ignored(
     messages = run(test())
     assert messages[-1]["event"] == "done" and json.loads(messages[-1]["data"])["reason"] == "complete"
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+
+
+def test_a_conversation_belongs_to_who_started_it_anyone_else_gets_404(authenticated: ServerThread) -> None:
+    async def test() -> None:
+        body = json.dumps({"conversation": None, "message": "hello", "source": "echo"})
+        response = await fetch(authenticated.url("/api/chat"), "POST", body=body, headers=ALICE)
+        assert response.code == 201, response.body
+        conversation = json.loads(response.body)["conversation"]
+        await read_sse(authenticated.port, json.loads(response.body)["events"], headers=ALICE)
+        path = f"/api/conversations/{conversation}"
+        assert (await fetch(authenticated.url(path), headers=ALICE)).code == 200
+        assert (await fetch(authenticated.url(path), headers=BOB)).code == 404
+        follow_up = json.dumps({"conversation": conversation, "message": "again", "source": "echo"})
+        refused = await fetch(authenticated.url("/api/chat"), "POST", body=follow_up, headers=BOB)
+        assert refused.code == 404 and json.loads(refused.body) == {"error": "unknown conversation"}
+
+    run(test())
 
 
 @pytest.mark.parametrize("path", ["/api/chat", "/api/sanitize"])

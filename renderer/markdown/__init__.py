@@ -13,8 +13,8 @@ No I/O and no server here: this package imports markdown-it-py, Pygments and
 the sanitizer, never tornado.
 """
 
-from .ops import Op, assemble
+from .ops import Op, Part, assemble, assemble_parts
 from .render import render_markdown
 from .stream import MarkdownStream
 
-__all__ = ["MarkdownStream", "Op", "assemble", "render_markdown"]
+__all__ = ["MarkdownStream", "Op", "Part", "assemble", "assemble_parts", "render_markdown"]

@@ -29,12 +29,25 @@ promoted.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-__all__ = ["OP_KINDS", "Document", "Op", "OpKind", "Tail", "apply_append", "assemble", "diff_tail", "split_open"]
+__all__ = [
+    "OP_KINDS",
+    "Document",
+    "Op",
+    "OpKind",
+    "Part",
+    "Tail",
+    "apply_append",
+    "assemble",
+    "assemble_parts",
+    "diff_tail",
+    "split_open",
+]
 
 OpKind = Literal["block", "tail", "replace", "append", "commit"]
 OP_KINDS: frozenset[str] = frozenset({"block", "tail", "replace", "append", "commit"})
@@ -258,7 +271,7 @@ class Document:
 
 def _as_op(item: Op | Mapping[str, str]) -> Op | None:
     """An op, or an SSE event dict ``{"event": kind, "data": html}``; events
-    that carry no HTML (``error``, ``done``) give ``None``."""
+    that carry no HTML (``error``, ``done``, ``part``) give ``None``."""
     if isinstance(item, Op):
         return item
     kind = item.get("event", "message")
@@ -267,11 +280,39 @@ def _as_op(item: Op | Mapping[str, str]) -> Op | None:
     return Op(kind, item.get("data", ""))  # type: ignore[arg-type]
 
 
-def assemble(ops: Iterable[Op | Mapping[str, str]]) -> str:
-    """The HTML that ``ops`` (or SSE events as dicts) build, committed + tail."""
-    document = Document()
+@dataclass(slots=True)
+class Part:
+    """One part of an answer as :func:`assemble_parts` builds it."""
+
+    kind: str
+    """``answer``, ``reasoning``, ``tool_call``, ``refusal`` or ``notice``."""
+    html: str
+    """Its HTML, committed + tail."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """The rest of its ``part`` event (``part`` number, ``name`` and ``id`` of a tool call, ``at``)."""
+
+
+def assemble_parts(ops: Iterable[Op | Mapping[str, str]]) -> list[Part]:
+    """The parts that events build: each ``part`` event (data
+    ``{"part": n, "kind": ...}``) opens the next part, and ops apply to the
+    part open last.  Ops before any ``part`` event build an ``answer`` part."""
+    parts: list[tuple[str, dict[str, Any], Document]] = []
     for item in ops:
+        if not isinstance(item, Op) and item.get("event") == "part":
+            meta = json.loads(item.get("data", "{}"))
+            parts.append((str(meta.pop("kind", "answer")), meta, Document()))
+            continue
         op = _as_op(item)
-        if op is not None:
-            document.apply(op)
-    return document.html
+        if op is None:
+            continue
+        if not parts:
+            parts.append(("answer", {"part": 0}, Document()))
+        parts[-1][2].apply(op)
+    return [Part(kind, document.html, meta) for kind, meta, document in parts]
+
+
+def assemble(ops: Iterable[Op | Mapping[str, str]]) -> str:
+    """The HTML that ``ops`` (or SSE events as dicts) build, committed +
+    tail: the answer text's, when the events have parts (see
+    :func:`assemble_parts`)."""
+    return "".join(part.html for part in assemble_parts(ops) if part.kind == "answer")

@@ -18,6 +18,7 @@ from tornado import netutil, web
 from ..demos import progressive
 from ..harness import page
 from ..sanitizer.clean import DEFAULT_POLICY, Policy
+from . import conversation_handlers
 from .access import Authenticator, check_exposure
 from .config import Config
 from .connections import make_server
@@ -101,6 +102,7 @@ def api_routes(state: AppState) -> list[Route]:
         (rf"{STREAM_PATH}/poll", PollHandler, shared),
         (rf"{STREAM_PATH}/ws", StreamSocket, shared),
         (rf"{STREAM_PATH}/cancel", CancelHandler, shared),
+        *conversation_handlers.routes(state),
     ]
 
 

@@ -146,6 +146,39 @@ class Config:
         minimum=0.001,
         metavar="SECONDS",
     )
+    conversation_ttl: float = _setting(
+        86_400.0, "seconds a conversation is kept after its last message", minimum=0.001, metavar="SECONDS"
+    )
+    idle_cancel: float = _setting(
+        60.0,
+        "seconds an answer may go on with no reader at all before it is cancelled (a closed tab stops spending)",
+        minimum=0.001,
+        metavar="SECONDS",
+    )
+    history_budget: int = _setting(
+        16_000,
+        "characters of earlier turns sent upstream with a conversation's new message (oldest dropped first)",
+        minimum=0,
+        metavar="CHARS",
+    )
+    send_reasoning: int = _setting(
+        0, "1: send kept reasoning back upstream with earlier answers (0: never)", minimum=0, maximum=1
+    )
+    system_prompt: str | None = _setting(None, "system message sent first with every conversation", metavar="TEXT")
+    temperature: float | None = _setting(None, "sampling temperature sent upstream", minimum=0, maximum=2)
+    top_p: float | None = _setting(None, "nucleus sampling top_p sent upstream", minimum=0, maximum=1)
+    max_tokens: int | None = _setting(None, "max_tokens sent upstream (the answer's length limit)", minimum=1)
+    request_params: str = _setting(
+        "temperature,top_p,max_tokens",
+        "which of temperature, top_p, max_tokens a request may set (comma-separated; empty: none)",
+        metavar="NAMES",
+    )
+    max_tokens_limit: int = _setting(
+        32_768, "the largest max_tokens a request may ask for", minimum=1, metavar="TOKENS"
+    )
+    upstream_usage: int = _setting(
+        1, "1: ask the upstream for token usage (stream_options.include_usage); 0: do not", minimum=0, maximum=1
+    )
 
     def __post_init__(self) -> None:
         for name, setting in settings().items():

@@ -1,7 +1,8 @@
 """Generation tasks: a source's text through the engine into the store.
 
 One task per answer.  Readers never drive it: a reader that leaves does not
-stop generation; only ``cancel`` (or shutdown) does.  However a task ends,
+stop generation; ``cancel`` (or shutdown) does, and so does having no reader
+at all for ``Config.idle_cancel`` seconds (``presence``).  However a task ends,
 the stream ends with what was generated so far committed, then ``done``
 (after an ``error`` event when something failed).
 
@@ -18,11 +19,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from ..markdown.ops import Op
-from ..markdown.stream import DEFAULT_INTERVAL, MarkdownStream
+from ..markdown.stream import DEFAULT_INTERVAL
 from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
+from .parts import PartWriter, Piece, split_think
+from .presence import Presence
 from .sources import SourceError
 from .store.base import StoreError, StreamEnded, StreamNotFound, StreamStore
 
@@ -41,7 +43,12 @@ class Generations:
     """The generation tasks this process runs."""
 
     def __init__(
-        self, store: StreamStore, *, interval: float = DEFAULT_INTERVAL, sanitizer: Sanitizer = DEFAULT_SANITIZER
+        self,
+        store: StreamStore,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        sanitizer: Sanitizer = DEFAULT_SANITIZER,
+        presence: Presence | None = None,
     ) -> None:
         self._store = store
         self._interval = interval
@@ -49,6 +56,12 @@ class Generations:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._owners: dict[str, str] = {}
         self._stop_reasons: dict[str, tuple[str, str | None]] = {}
+        self._presence = presence
+        self.idle_cancelled = 0
+        """Answers cancelled because no reader followed them (``presence``)."""
+        self.on_end: list[Callable[[str, PartWriter, str], Awaitable[None] | None]] = []
+        """Called with (stream id, writer, done reason) when an answer has
+        ended: metrics count its usage, conversations keep it."""
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -57,22 +70,45 @@ class Generations:
         """Live generations started for ``owner`` (a client address)."""
         return sum(1 for stream_owner in self._owners.values() if stream_owner == owner)
 
-    async def start(self, source: AsyncIterator[str], *, owner: str = "", client: str = "") -> str:
+    async def start(
+        self,
+        source: AsyncIterator[Piece],
+        *,
+        owner: str = "",
+        client: str = "",
+        notice: str | None = None,
+        think_tags: bool = True,
+        on_end: Callable[[str, PartWriter, str], Awaitable[None] | None] | None = None,
+    ) -> str:
         """Create a stream and start generating into it; returns its id.
+
         ``client`` (an address) is what the store's per-client limit counts;
-        ``owner`` the principal the stream belongs to."""
+        ``owner`` the principal the stream belongs to;
+        ``notice``: Markdown the answer opens with as a ``notice`` part;
+        ``think_tags``: a leading ``<think>...</think>`` is reasoning;
+        ``on_end``: called as ``self.on_end`` are, for this answer only."""
         stream_id = await self._store.create(client=client, owner=owner)
-        task = asyncio.create_task(self._run(stream_id, source), name=f"generate {stream_id}")
+        if think_tags:
+            source = split_think(source)
+        task = asyncio.create_task(self._run(stream_id, source, notice, on_end), name=f"generate {stream_id}")
         self._tasks[stream_id] = task
         self._owners[stream_id] = client
         task.add_done_callback(lambda done: self._forget(stream_id, done))
         self._store.on_cancel(stream_id, lambda: self.stop(stream_id, "cancelled"))
+        if self._presence is not None:
+            self._presence.watch(stream_id, lambda: self._idle(stream_id))
         return stream_id
+
+    def _idle(self, stream_id: str) -> None:
+        self.idle_cancelled += 1
+        self.stop(stream_id, "cancelled")
 
     def _forget(self, stream_id: str, task: asyncio.Task[None] | None = None) -> None:
         if task is not None and not task.cancelled() and task.exception() is not None:
             # Never silently: _run catches everything, so this is a bug.
             logger.error("generation of %s died", stream_id, exc_info=task.exception())
+        if self._presence is not None:
+            self._presence.unwatch(stream_id)
         self._tasks.pop(stream_id, None)
         self._owners.pop(stream_id, None)
         self._stop_reasons.pop(stream_id, None)
@@ -92,15 +128,24 @@ class Generations:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
-    async def _publish(self, stream_id: str, ops: list[Op]) -> None:
-        for op in ops:
-            await self._store.publish(stream_id, op.kind, op.html)
+    async def _publish(self, stream_id: str, events: list[tuple[str, str]]) -> None:
+        for kind, data in events:
+            await self._store.publish(stream_id, kind, data)
 
-    async def _run(self, stream_id: str, source: AsyncIterator[str]) -> None:
-        engine = MarkdownStream(interval=self._interval, sanitizer=self._sanitizer)
-        reason, message = "complete", None
-        pending: asyncio.Future[str] | None = None
+    async def _run(
+        self,
+        stream_id: str,
+        source: AsyncIterator[Piece],
+        notice: str | None = None,
+        on_end: Callable[[str, PartWriter, str], Awaitable[None] | None] | None = None,
+    ) -> None:
+        engine = PartWriter(interval=self._interval, sanitizer=self._sanitizer)
+        reason: str | None = None
+        message: str | None = None
+        pending: asyncio.Future[Piece] | None = None
         try:
+            if notice:
+                await self._publish(stream_id, engine.open("notice", notice))
             while True:
                 if pending is None:
                     pending = asyncio.ensure_future(anext(source))
@@ -135,35 +180,58 @@ class Generations:
                     await pending
             with contextlib.suppress(Exception):
                 await source.aclose()  # type: ignore[attr-defined]
-        await self._finish(stream_id, engine, reason, message)
+        await self._finish(stream_id, engine, reason, message, on_end)
 
-    async def _finish(self, stream_id: str, engine: MarkdownStream, reason: str, message: str | None) -> None:
-        """Commit what was generated, then end the stream: each event retried
-        (bounded) while the store refuses it; abandoned if it still does."""
-        last: list[tuple[str, str]] = [(op.kind, op.html) for op in engine.close()]
-        if message is not None:
-            last.append(("error", json.dumps({"message": message})))
-        last.append(("done", json.dumps({"reason": reason})))
+    async def _finish(
+        self,
+        stream_id: str,
+        engine: PartWriter,
+        reason: str | None,
+        message: str | None,
+        on_end: Callable[[str, PartWriter, str], Awaitable[None] | None] | None,
+    ) -> None:
+        """Commit what was generated, tell ``on_end``, then end the stream:
+        whoever sees ``done`` finds the answer already kept (a follow-up
+        sent at once builds its history from it)."""
+        events = engine.end(reason, message)
+        ended = str(json.loads(events[-1][1])["reason"])
+        if not await self._publish_last(stream_id, events[:-1]):
+            return
+        for callback in [*self.on_end, *([on_end] if on_end else [])]:
+            try:
+                result = callback(stream_id, engine, ended)
+                if result is not None:
+                    await result
+            except Exception:
+                logger.exception("an on_end callback of %s failed", stream_id)
+        await self._publish_last(stream_id, events[-1:])
+
+    async def _publish_last(self, stream_id: str, events: list[tuple[str, str]]) -> bool:
+        """Write an answer's last events, each retried (bounded) while the
+        store refuses it; abandon the stream if it still does.  False: the
+        stream is over (expired, ended by a reader, or abandoned)."""
+        last = list(events)
         attempt = 0
         while last:
             event, data = last[0]
             try:
                 await self._store.publish(stream_id, event, data)
             except (StreamNotFound, StreamEnded):
-                return  # expired, lost, or ended by a reader: nothing left to end
+                return False  # expired, lost, or ended by a reader: nothing left to end
             except StoreError as error:  # a failed publish changes nothing: retry it
                 attempt += 1
                 if attempt >= END_RETRIES:
                     logger.error("could not end stream %s (%s); abandoning it to its readers", stream_id, error)
                     self._store.abandon(stream_id)
-                    return
+                    return False
                 logger.warning("stream %s: the store refused its last events (%s); retrying", stream_id, error)
                 await asyncio.sleep(0.05 * 2 ** (attempt - 1))
                 continue
             except ValueError:  # an op the store could not apply: end without it
                 logger.exception("could not write the last events of %s", stream_id)
                 if event == "done":
-                    return
+                    return False
                 if event not in ("error", "done") and not any(kind == "error" for kind, _ in last):
                     last.insert(1, ("error", json.dumps({"message": "the answer could not be generated"})))
             last.pop(0)
+        return True

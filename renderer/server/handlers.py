@@ -18,6 +18,7 @@ from tornado import iostream, web, websocket
 
 from . import sse
 from .connections import request_linger
+from .conversations import plan_turn, request_params
 from .sources import Message
 from .state import AppState
 from .store.base import (
@@ -281,6 +282,7 @@ class FollowMixin(JSONHandler):
         subscription = self.subscription = await state.store.subscribe(stream_id, after)
         subscription.on_cut_off = self._cut_off
         state.metrics.readers += 1
+        state.presence.enter(stream_id)
         if after is not None:
             state.metrics.resumes += 1
         try:
@@ -306,6 +308,7 @@ class FollowMixin(JSONHandler):
         finally:
             subscription.close()
             state.metrics.readers -= 1
+            state.presence.leave(stream_id)
 
     def _cut_off(self) -> None:
         self.state.metrics.cut_off += 1
@@ -372,6 +375,7 @@ class PollHandler(JSONHandler):
         if not 0 <= wait < math.inf:
             self.fail(400, "wait must be a number of seconds >= 0")
         wait = min(wait, MAX_POLL_WAIT)
+        self.state.presence.touch(stream_id)  # a poller is a reader between its polls too
         events, done = await self.state.store.read(stream_id, after)
         if wait and not done and not [event for event in events if event.id is not None]:
             events, done = await self._wait(stream_id, after, wait)
@@ -432,11 +436,12 @@ class StreamSocket(AccessMixin, websocket.WebSocketHandler):
             self.close(4000 + answer.status_code, answer.message)
             return
         self.subscription.on_cut_off = lambda: self.close(4408, "reader too slow")
-        self.task = asyncio.create_task(self._send(self.subscription))
+        self.task = asyncio.create_task(self._send(self.subscription, stream_id))
 
-    async def _send(self, subscription: Subscription) -> None:
+    async def _send(self, subscription: Subscription, stream_id: str) -> None:
         metrics = self.state.metrics
         metrics.readers += 1
+        self.state.presence.enter(stream_id)
         try:
             async for event in subscription:
                 await self.write_message(json.dumps(event_json(event)))
@@ -447,6 +452,7 @@ class StreamSocket(AccessMixin, websocket.WebSocketHandler):
         finally:
             subscription.close()
             metrics.readers -= 1
+            self.state.presence.leave(stream_id)
 
     def on_close(self) -> None:
         if self.subscription is not None:
@@ -464,11 +470,25 @@ class ChatHandler(JSONBodyHandler, FollowMixin):
     itself as SSE when the client asks for ``text/event-stream``."""
 
     async def post(self) -> None:
-        messages, source_name = self._parse()
-        source = self.state.make_source(source_name, messages)
+        body = self.json_object('{"message": "..."} or {"messages": [...]}')
+        plan = await plan_turn(self, body)  # a conversation kept by the server (conversations.py)
+        messages, source_name = (plan.messages, plan.source) if plan else self._parse()
+        params = request_params(self, body)
+        source = self.state.make_source(source_name, messages, params)
         # The store counts and checks the limits in one atomic step (shared
         # by every process on a Redis store): 429 for this client, 503 for all.
-        stream_id = await self.state.generations.start(source, owner=self.principal, client=self.client_address())
+        stream_id = await self.state.generations.start(
+            source,
+            owner=self.principal,
+            client=self.client_address(),
+            notice=plan.notice if plan else None,
+            on_end=plan.on_end(self.state) if plan else None,
+        )
+        extra: dict[str, str] = {}
+        if plan:
+            await plan.attach(self.state, stream_id)
+            extra["conversation"] = plan.conversation.id
+            self.set_header("X-Conversation-Id", plan.conversation.id)
         if "text/event-stream" in self.request.headers.get("Accept", ""):
             self.set_header("X-Stream-Id", stream_id)  # to resume with GET .../events
             self.start_event_stream()
@@ -476,7 +496,7 @@ class ChatHandler(JSONBodyHandler, FollowMixin):
             return
         events = f"/api/streams/{stream_id}/events"
         self.set_header("Location", events)
-        self.send_json({"id": stream_id, "events": events}, status=201)
+        self.send_json({"id": stream_id, "events": events, **extra}, status=201)
 
     def _parse(self) -> tuple[list[Message], str]:
         """The messages and source name of a valid body, else a 400."""

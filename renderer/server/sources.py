@@ -8,6 +8,10 @@ OpenAI-compatible ``/v1/chat/completions``.  A source of your own is any
 callable of that shape: pass it to ``make_app(sources={"name": source})``,
 or name it on the command line as ``--source package.module:callable``.
 
+Besides answer text (``str``), a source may yield the other pieces of
+``renderer.server.parts`` (reasoning, refusals, tool calls, its finish
+reason, usage): each kind becomes a part of the answer.
+
 A source ends its answer by returning; it fails with ``SourceError``, whose
 message readers see (any other exception is logged, and readers get a fixed
 message).  Either way what was generated so far stays, then ``done``.
@@ -21,7 +25,9 @@ import asyncio
 import importlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, TypedDict, cast
+from typing import NotRequired, Protocol, TypedDict, cast
+
+from .parts import Piece
 
 __all__ = [
     "DEFAULT_TOKEN_DELAY",
@@ -49,13 +55,16 @@ class Message(TypedDict):
     role: str
     """``user``, ``assistant`` or ``system``."""
     content: str
+    reasoning_content: NotRequired[str]
+    """An earlier answer's reasoning, sent back only when configured
+    (``Config.send_reasoning``)."""
 
 
 class Source(Protocol):
     """Where one answer comes from: the conversation in, the answer's text
     out, in chunks of any size, as they arrive."""
 
-    def __call__(self, messages: Sequence[Message], /) -> AsyncIterator[str]: ...
+    def __call__(self, messages: Sequence[Message], /) -> AsyncIterator[Piece]: ...
 
 
 class SourceError(Exception):

@@ -2,7 +2,8 @@
 
 :func:`upstream` POSTs ``{"model", "messages", "stream": true}`` to
 ``{url}/chat/completions`` and yields each ``choices[0].delta.content`` as
-it arrives.  The response is read as Server-Sent Events by
+it arrives, and the delta's other pieces (``renderer.server.parts``:
+reasoning, refusal, tool calls, the finish reason, usage) as they come.  The response is read as Server-Sent Events by
 :class:`SSEDecoder`, which follows the WHATWG parser (CR, LF and CRLF line
 ends, comments, ``data:`` with or without its space, one BOM dropped) and
 decodes UTF-8 incrementally, so a character cut between network reads is
@@ -52,7 +53,7 @@ import re
 import socket
 import ssl
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -63,6 +64,7 @@ from tornado.netutil import Resolver
 from tornado.simple_httpclient import HTTPStreamClosedError, HTTPTimeoutError, SimpleAsyncHTTPClient
 from tornado.tcpclient import TCPClient
 
+from .parts import Finish, Piece, Reasoning, Refusal, ToolCallDelta, Usage
 from .redact import redact
 from .sources import Message, SourceError
 
@@ -348,27 +350,84 @@ def _failure(
     return SourceError("the model API request failed")
 
 
-def _content(chunk: Any, api_key: str | None) -> tuple[str | None, bool]:
-    """A chunk's ``choices[0].delta.content`` and whether it ends the answer."""
+def _text(delta: dict[str, Any], *names: str) -> str | None:
+    """The first of ``names`` that ``delta`` carries as text."""
+    for name in names:
+        value = delta.get(name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise SourceError("the model API sent malformed data")
+            return value
+    return None
+
+
+def _tool_calls(delta: dict[str, Any]) -> list[Piece]:
+    calls = delta.get("tool_calls")
+    if calls is None:
+        return []
+    if not isinstance(calls, list):
+        raise SourceError("the model API sent malformed data")
+    pieces: list[Piece] = []
+    for position, call in enumerate(calls):
+        if not isinstance(call, dict):
+            raise SourceError("the model API sent malformed data")
+        function = call.get("function") or {}
+        index = call.get("index", position)
+        name, arguments = function.get("name"), function.get("arguments") or ""
+        call_id = call.get("id")
+        if not isinstance(index, int) or not isinstance(arguments, str) or not isinstance(name, str | None):
+            raise SourceError("the model API sent malformed data")
+        pieces.append(ToolCallDelta(index, name or None, call_id if isinstance(call_id, str) else None, arguments))
+    return pieces
+
+
+def _usage(chunk: dict[str, Any]) -> Usage | None:
+    usage = chunk.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return Usage(prompt, completion)
+    return None
+
+
+def _content(chunk: Any, api_key: str | None) -> tuple[list[Piece], bool]:
+    """A chunk's pieces (``choices[0].delta``: reasoning, content, refusal,
+    tool calls; its ``finish_reason``; ``usage``) and whether it ends the answer."""
     if not isinstance(chunk, dict):
         raise SourceError("the model API sent malformed data")
     if "error" in chunk:
         detail = _error_message(chunk)
         suffix = f": {_clean(detail, api_key)}" if detail else ""
         raise SourceError(f"the model API reported an error{suffix}")
+    usage = _usage(chunk)
+    tail: list[Piece] = [usage] if usage is not None else []
     choices = chunk.get("choices")
     if not choices:
-        return None, False  # usage or prompt-filter chunks carry none
+        return tail, False  # usage or prompt-filter chunks carry none
     choice = choices[0] if isinstance(choices, list) else None
     if not isinstance(choice, dict):
         raise SourceError("the model API sent malformed data")
     if choice.get("index", 0) != 0:
-        return None, False  # another choice (n > 1): this answer is choice 0
+        return tail, False  # another choice (n > 1): this answer is choice 0
     delta = choice.get("delta") or {}
-    content = delta.get("content") if isinstance(delta, dict) else None
-    if content is not None and not isinstance(content, str):
+    if not isinstance(delta, dict):
         raise SourceError("the model API sent malformed data")
-    return content, choice.get("finish_reason") is not None
+    pieces: list[Piece] = []
+    reasoning = _text(delta, "reasoning_content", "reasoning")
+    if reasoning:
+        pieces.append(Reasoning(reasoning))
+    content = _text(delta, "content")
+    if content:
+        pieces.append(content)
+    refusal = _text(delta, "refusal")
+    if refusal:
+        pieces.append(Refusal(refusal))
+    pieces += _tool_calls(delta)
+    finish = choice.get("finish_reason")
+    if isinstance(finish, str):
+        pieces.append(Finish(finish))
+    return pieces + tail, finish is not None
 
 
 async def upstream(
@@ -380,9 +439,15 @@ async def upstream(
     timeout: float = DEFAULT_TIMEOUT,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     total_timeout: float | None = DEFAULT_TOTAL_TIMEOUT,
-) -> AsyncIterator[str]:
+    params: Mapping[str, Any] | None = None,
+    include_usage: bool = False,
+) -> AsyncIterator[Piece]:
     """The answer of an OpenAI-compatible chat API, piece by piece as it
-    streams in; failures raise :class:`SourceError` (see the module)."""
+    streams in; failures raise :class:`SourceError` (see the module).
+
+    ``params``: more fields of the request (``temperature``, ``max_tokens``,
+    ``top_p``); ``include_usage`` asks for the final ``usage`` chunk
+    (``stream_options``)."""
     endpoint = chat_completions_url(url)
     queue: asyncio.Queue[_Head | bytes | _Connected | asyncio.Future[HTTPResponse]] = asyncio.Queue()
     headers = {"Content-Type": "application/json", "Accept": "text/event-stream", "Accept-Encoding": "identity"}
@@ -392,7 +457,7 @@ async def upstream(
         endpoint,
         method="POST",
         headers=headers,
-        body=json.dumps({"model": model, "messages": list(messages), "stream": True}),
+        body=json.dumps(_body(model, messages, params, include_usage)),
         connect_timeout=connect_timeout,
         request_timeout=total_timeout or 0,  # 0: none (None would mean tornado's 20 s)
         follow_redirects=False,  # a redirected POST may turn into a GET; say so instead
@@ -449,10 +514,10 @@ async def upstream(
                         chunk = json.loads(event.data)
                     except ValueError:
                         raise SourceError("the model API sent malformed data") from None
-                    content, ends = _content(chunk, api_key)
+                    pieces, ends = _content(chunk, api_key)
                     finished = finished or ends
-                    if content:
-                        yield content
+                    for piece in pieces:
+                        yield piece
             else:  # the request is over
                 error = item.exception()  # a status code is not one: raise_error=False
                 if head is not None and isinstance(error, HTTPStreamClosedError | ConnectionError):
@@ -479,6 +544,24 @@ async def upstream(
         raise
     finally:
         await _close(client, connections, fetch)
+
+
+def _body(
+    model: str, messages: Sequence[Message], params: Mapping[str, Any] | None, include_usage: bool
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in messages], "stream": True}
+    body.update(params or {})
+    if include_usage:
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _message(message: Message) -> dict[str, str]:
+    """A message as the API takes it (reasoning only when the caller kept it in)."""
+    out = {"role": message["role"], "content": message["content"]}
+    if message.get("reasoning_content"):
+        out["reasoning_content"] = message["reasoning_content"]
+    return out
 
 
 async def _close(client: SimpleAsyncHTTPClient, connections: _Connections, fetch: asyncio.Future[HTTPResponse]) -> None:

@@ -61,8 +61,9 @@ __all__ = [
     "replay",
 ]
 
-ID_EVENTS = frozenset({"block", "replace", "commit", "done"})
-"""Events that carry an id: they change committed HTML or end the stream."""
+ID_EVENTS = frozenset({"block", "replace", "commit", "done", "part"})
+"""Events that carry an id: they change committed HTML, open an answer's
+next part (``part``), or end the stream."""
 TAIL_EVENTS = frozenset({"tail", "append"})
 """Events that only change the tail."""
 
