@@ -16,6 +16,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from .complete import Completer
 from .preview import compact, plain_growth, preview_source
 from .render import has_raw_html, top_level_blocks
 from .split import Split, new_block_start, sentence_cuts, splice, splice_sentences
@@ -40,6 +41,7 @@ class TailPreview:
         """What the current tail was rendered from."""
         self._raw = ""
         """The pending text ``_source`` was made from."""
+        self._completer = Completer(md)
 
     def forget_pieces(self) -> None:
         """The pending text lost its head (a commit): cached pieces are stale."""
@@ -53,7 +55,7 @@ class TailPreview:
     def html(self, pending: str, references: Mapping[str, Any], tail: str) -> str:
         """The preview of ``pending``, given the current ``tail`` HTML."""
         raw, previous = pending, self._raw
-        source = preview_source(raw)
+        source = preview_source(raw, self._completer, references)
         self._raw = raw
         if source == self._source:
             return tail
@@ -79,7 +81,7 @@ class TailPreview:
         """A list or table: complete items from the cache, the last one
         rendered now, spliced together."""
         cuts = [cut for cut in split.cuts if cut < len(source)]
-        items = [split.prefix + source[start:end] for start, end in zip(cuts, cuts[1:] + [len(source)])]
+        items = [split.prefix + source[start:end] for start, end in zip(cuts, [*cuts[1:], len(source)], strict=True)]
         if not items:
             return None
         parts = [self._cached(item, env) for item in items[:-1]]
@@ -89,9 +91,9 @@ class TailPreview:
     def _render_line(self, line: str, env: dict[str, Any]) -> str:
         """A one-line block; a paragraph's complete sentences come from the
         cache, only the last one is rendered now."""
-        cuts = sentence_cuts(line)
+        cuts = sentence_cuts(line, self._completer.closed)
         if len(cuts) > 1:
-            sources = [line[start:end] for start, end in zip(cuts, cuts[1:] + [len(line)])]
+            sources = [line[start:end] for start, end in zip(cuts, [*cuts[1:], len(line)], strict=True)]
             parts = [self._cached(sources[0], env)]
             parts += [self._cached(source, env, self._render_sentence) for source in sources[1:-1]]
             parts.append(self._render_sentence(sources[-1], env))
