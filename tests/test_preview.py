@@ -1,5 +1,5 @@
 """The tail preview's source: which partial line is held back, how open
-inline markup is closed and a link being typed cut off, and the shortcuts
+inline markup is closed and a link being typed shown as text, and the shortcuts
 (layout newlines dropped, plain words added without rendering) that must
 give what a full render gives."""
 

@@ -11,9 +11,9 @@ incomplete line is adjusted before rendering:
   not complete before the line is);
 * the last paragraph is shown as it will most likely look once finished
   (:mod:`renderer.markdown.complete`): emphasis, strikethrough and code
-  spans left open are closed, the text of a link or image still being typed
-  shows as plain text (its URL only once it is complete), a half-typed HTML
-  tag is left out.
+  spans left open are closed, the text of a link still being typed shows as
+  plain text (its URL only once it is complete), an image or an HTML tag
+  still being typed is left out.
 
 The preview also drops the line breaks markdown-it writes after block tags
 (``</li>\n``): a DOM keeps them as text nodes of their own, so without them
