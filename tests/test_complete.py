@@ -9,7 +9,7 @@ import re
 import pytest
 
 from renderer import MarkdownStream, render_markdown
-from renderer.harness.flash import EXAMPLES, flashes, marker_added, stream_states, visible
+from renderer.harness.flash import EXAMPLES, corpus, flashes, marker_added, stream_states, visible
 from renderer.markdown.complete import Completer, last_paragraph
 from renderer.markdown.ops import Document
 from renderer.markdown.render import default_parser
@@ -123,8 +123,8 @@ def test_no_paragraph_to_complete(source: str) -> None:
     assert last_paragraph(source) is None
 
 
-def test_plain_growth_reuses_the_last_edit_and_gives_what_a_fresh_edit_gives() -> None:
+@pytest.mark.parametrize("text", [pytest.param(text, id=f"corpus-{index}") for index, text in enumerate(corpus(25))])
+def test_a_completer_reusing_its_last_edit_gives_what_a_fresh_one_gives(text: str) -> None:
     completer = Completer(default_parser())
-    text = "**Label: some words"
     for end in range(1, len(text) + 1):
-        assert completer.complete(text[:end], {}) == Completer(default_parser()).complete(text[:end], {})
+        assert completer.complete(text[:end], {}) == Completer(default_parser()).complete(text[:end], {}), text[:end]
