@@ -41,6 +41,8 @@ from markdown_it.rules_inline import strikethrough as strikethrough_rule
 from markdown_it.rules_inline.balance_pairs import processDelimiters
 from markdown_it.rules_inline.state_inline import StateInline
 
+from .render import starts_html_block
+
 __all__ = ["Completer", "Edit", "last_paragraph"]
 
 # Characters without which a paragraph's inline text has nothing to complete.
@@ -78,7 +80,6 @@ _BREAK = re.compile(r"[ \t>]*(?:(?:[-*_][ \t]*){3,}|=+[ \t]*|-+[ \t]*)\Z")
 _ITEM = re.compile(r"[ \t>]*(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|\Z)")
 _QUOTE = re.compile(r"[ \t>]*")
 _HEADING_MARK = re.compile(r"[ \t>]*#{1,6}(?:[ \t]+|\Z)")
-_HTML_START = re.compile(r"[ \t>]{0,3}<")
 _MAX_LINES = 40
 
 
@@ -424,7 +425,7 @@ def last_paragraph(source: str) -> Paragraph | None:
         origins.append(content)
         parts.append(source[content:stop])
         offset += stop - content + 1
-    html = bool(_HTML_START.match(source, head_start))
+    html = starts_html_block(source[head_content : lines[0][2]])
     return Paragraph("\n".join(parts), tuple(starts), tuple(origins), end, html)
 
 

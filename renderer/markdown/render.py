@@ -47,6 +47,7 @@ __all__ = [
     "make_parser",
     "render_blocks",
     "render_markdown",
+    "starts_html_block",
     "top_level_blocks",
 ]
 
@@ -70,6 +71,12 @@ _HTML_SEQUENCES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, bool], ...
 )
 
 
+def starts_html_block(line: str) -> bool:
+    """Whether a line (its indentation and container markers stripped)
+    opens an HTML block, of any kind."""
+    return line.startswith("<") and any(opening.search(line) for opening, _, _ in _HTML_SEQUENCES)
+
+
 def html_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
     """markdown-it's HTML block rule, except that every kind ends at a blank line."""
     if state.is_code_block(start_line):
@@ -79,7 +86,7 @@ def html_block(state: StateBlock, start_line: int, end_line: int, silent: bool) 
     if not state.src.startswith("<", pos):
         return False
     line_text = state.src[pos:maximum]
-    for opening, closing, interrupts in _HTML_SEQUENCES:
+    for opening, closing, interrupts in _HTML_SEQUENCES:  # noqa: B007 (all three are used after the break)
         if opening.search(line_text):
             break
     else:
