@@ -1,6 +1,6 @@
 """Preview benchmark: flashes of raw Markdown, ours against the naive preview.
 
-    python bench/preview.py [--documents N] [--seed S] [--smoke] [--show K]
+    python bench/preview.py [--documents N] [--seed S] [--smoke] [--no-naive] [--show K]
 
 Every prefix of every document of the corpus (``renderer.harness.flash``:
 the issue's examples and model-like documents from a seeded generator) is a
@@ -39,6 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=DOCUMENTS, help=f"corpus size (default {DOCUMENTS})")
     parser.add_argument("--seed", type=int, default=12, help="the generator's seed (default 12)")
+    parser.add_argument("--no-naive", action="store_true", help="measure our preview only")
     parser.add_argument("--show", type=int, default=0, help="print up to K flashing states of ours")
     parser.add_argument("--smoke", action="store_true", help=f"a quick check that it runs: {SMOKE_DOCUMENTS} documents")
     args = parser.parse_args()
@@ -47,7 +48,8 @@ def main() -> None:
     documents = corpus(args.documents, args.seed)
     print(f"corpus: {len(documents)} documents, {sum(map(len, documents))} characters (seed {args.seed})")
     results = {}
-    for name, states in (("ours", stream_states), ("naive", naive_states)):
+    previews = (("ours", stream_states),) if args.no_naive else (("ours", stream_states), ("naive", naive_states))
+    for name, states in previews:
         start = time.process_time()
         count = count_flashes(documents, states, keep=args.show if name == "ours" else 0)
         results[name] = count

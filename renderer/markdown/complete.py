@@ -303,7 +303,7 @@ def _closers(scan: _Scan, brackets: list[tuple[int, int]], end: int) -> tuple[st
 
 
 def _open_brackets(scan: _Scan, text: str, limit: int) -> list[tuple[int, int]]:
-    """``[`` (or ``![``) of links whose text is still being typed."""
+    """``[`` of links whose text is still being typed (left out: the text shows plain)."""
     cuts = []
     for bracket in scan.brackets:
         if bracket >= limit:
