@@ -29,7 +29,7 @@ BENCH = ROOT / "bench"
 TIMEOUT = 180.0
 """Seconds a smoke run may take (they take a few): past that it has hung."""
 
-SMOKE_TESTED = {"engine", "sanitize", "progressive", "delivery", "client"}
+SMOKE_TESTED = {"engine", "preview", "sanitize", "progressive", "delivery", "client"}
 """The scripts in bench/ that a test below runs; keep it equal to bench/*.py."""
 
 NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
@@ -90,6 +90,23 @@ def test_engine() -> None:
     number(rf"^\(d\)/\(a\) = +{NUMBER}", output)
     number(rf"^\(c\) p99 per token: {NUMBER} ms overall", output)
     number(rf"^\(d\) ops carry .*: {NUMBER}x", output)
+
+
+@pytest.mark.slow
+def test_preview() -> None:
+    output = run_bench("preview")
+    ours = number(rf"^ours +states +{NUMBER}", output)
+    assert ours > 0
+    rates = {}
+    for peer in ("ours", "naive"):
+        match = re.search(
+            rf"^{peer} .*flashes +\d+ = +([0-9.]+) per 1,000 +marker not in the text: +(\d+)", output, re.M
+        )
+        assert match is not None, output
+        rates[peer] = float(match.group(1))
+        assert int(match.group(2)) == 0, output  # no state shows a marker the text does not hold
+    assert rates["ours"] < rates["naive"], output
+    assert "goals (ours):" in output
 
 
 def test_sanitize() -> None:

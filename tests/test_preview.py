@@ -1,5 +1,5 @@
 """The tail preview's source: which partial line is held back, how open
-inline markup is closed and a link being typed cut off, and the shortcuts
+inline markup is closed and a link being typed shown as text, and the shortcuts
 (layout newlines dropped, plain words added without rendering) that must
 give what a full render gives."""
 
@@ -73,15 +73,17 @@ def test_a_partial_line_that_says_enough_is_shown(pending: str) -> None:
         pytest.param("x * y", "x * y", id="spaced-asterisk-is-not-emphasis"),
         pytest.param("\\*not", "\\*not", id="escaped-marker"),
         pytest.param("snake_case word", "snake_case word", id="intraword-underscore"),
-        pytest.param("See [docs](https://exa", "See ", id="link-destination-cut"),
-        pytest.param("See [docs", "See ", id="link-text-cut"),
-        pytest.param("See [docs]", "See ", id="link-before-destination-cut"),
-        pytest.param("![alt](https://e", "", id="image-cut"),
+        pytest.param("See [docs](https://exa", "See docs", id="link-destination-cut-text-shown"),
+        pytest.param("See [docs", "See docs", id="link-text-shown-plain"),
+        pytest.param("See [docs]", "See docs", id="link-before-destination-shown-plain"),
+        pytest.param("![alt](https://e", "", id="image-being-typed-left-out"),
+        pytest.param("See [a [b] c](https://x", "See a [b] c", id="link-text-with-nested-brackets"),
+        pytest.param("**[docs](https://ex", "**docs**", id="link-in-open-strong"),
         pytest.param("[a](https://e.com) and **b", "[a](https://e.com) and **b**", id="complete-link-kept"),
         pytest.param("plain words.", "plain words.", id="nothing-open"),
     ],
 )
-def test_complete_inline_closes_open_markup_and_cuts_a_link_being_typed(line: str, completed: str) -> None:
+def test_complete_inline_closes_open_markup_and_shows_a_link_being_typed_as_text(line: str, completed: str) -> None:
     assert complete_inline(line) == completed
 
 
@@ -97,6 +99,17 @@ def test_complete_inline_closes_open_markup_and_cuts_a_link_being_typed(line: st
         pytest.param("| a | b |\n|---|---|\n| c", "| a | b |\n|---|---|\n", id="partial-row-held"),
         pytest.param("| a | b |\n|---|---|\n| c | d |\n", "| a | b |\n|---|---|\n| c | d |\n", id="complete-row-shown"),
         pytest.param("[a]: https://e", "", id="definition-held"),
+        pytest.param("[a](https://e", "a", id="link-at-line-start-is-no-definition"),
+        pytest.param("**bold\nmore", "**bold\nmore**", id="closed-across-lines"),
+        pytest.param("**bold\n", "**bold**\n", id="closed-before-the-newline"),
+        pytest.param("**bold\n-", "**bold**\n", id="closed-while-next-line-held"),
+        pytest.param("**bold\n\n", "**bold\n\n", id="paragraph-ended-unclosed-stays-literal"),
+        pytest.param("> a **b\n> c", "> a **b\n> c**", id="across-quote-lines"),
+        pytest.param("- a **b\n  c", "- a **b\n  c**", id="across-list-item-lines"),
+        pytest.param("- a\n- b **c", "- a\n- b **c**", id="last-item-only"),
+        pytest.param("```\ncode **x\n", "```\ncode **x\n", id="not-in-a-fence"),
+        pytest.param("text\n\n    code **x", "text\n\n    code **x", id="not-in-indented-code"),
+        pytest.param("<div>**a", "<div>**a", id="not-in-an-html-block"),
         pytest.param(
             "text\n\n[a]: https://example.com/x\n", "text\n\n[a]: https://example.com/x\n", id="complete-definition"
         ),

@@ -9,10 +9,11 @@ incomplete line is adjusted before rendering:
   ``1.``, a table delimiter row, a fence) is left out until it says more;
 * a line that may be a link reference definition is left out (its URL is
   not complete before the line is);
-* a link or image still being typed is cut off where it starts, so it
-  appears whole, with its final URL, once it is complete;
-* emphasis, strikethrough and code spans left open are closed, so the text
-  shows in its final style as it arrives.
+* the last paragraph is shown as it will most likely look once finished
+  (:mod:`renderer.markdown.complete`): emphasis, strikethrough and code
+  spans left open are closed, the text of a link still being typed shows as
+  plain text (its URL only once it is complete), an image or an HTML tag
+  still being typed is left out.
 
 The preview also drops the line breaks markdown-it writes after block tags
 (``</li>\n``): a DOM keeps them as text nodes of their own, so without them
@@ -29,9 +30,13 @@ None of this changes what is committed; it only shapes the preview.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from ..sanitizer.clean import escape_text
+from .complete import Completer
 from .ops import split_open
+from .render import default_parser
 
 __all__ = ["compact", "complete_inline", "hold_partial_line", "plain_growth", "preview_source"]
 
@@ -44,9 +49,6 @@ _DEFINITION_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)?\[")
 # A fence opening (possibly in a quote or list item): its info string is
 # still arriving, and without its newline it reads as inline code.
 _FENCE_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(?:`{3,}|~{3,})")
-# A link or image at the end of the line whose destination is not closed yet.
-_OPEN_LINK = re.compile(r"!?\[[^\[\]\n]{0,500}(?:\](?:\([^()\n]{0,2000})?)?\Z")
-_CODE_RUN = re.compile(r"`+")
 # Text that cannot start, end or change any Markdown construct mid-line
 # (no linkify, no typographer: letters, digits, spaces and plain punctuation).
 # (No ";": it can complete an entity; no "<": letters can complete a tag.)
@@ -58,9 +60,6 @@ _BLOCK_TAG_NEWLINE = re.compile(
     r"(</(?:blockquote|details|div|dl|dd|dt|figcaption|figure|h[1-6]|li|ol|p|pre|summary|table|tbody|td|tfoot|th|thead|tr|ul)>"
     r"|<(?:blockquote|dl|hr|li|ol|table|tbody|tfoot|thead|tr|ul)\b[^<>]*>)\n"
 )
-_EMPHASIS = re.compile(r"\\.|~~|\*\*|\*")
-# Markers further back than this are left alone: probably not emphasis.
-_REACH = 300
 
 
 def hold_partial_line(pending: str, partial_start: int) -> bool:
@@ -70,61 +69,36 @@ def hold_partial_line(pending: str, partial_start: int) -> bool:
         return True
     blank = pending.rfind("\n\n", 0, partial_start)
     run_start = blank + 2 if blank >= 0 else 0
-    return bool(_DEFINITION_START.match(pending, run_start) or _DEFINITION_START.match(partial))
+    return _may_define(pending, run_start) or _may_define(partial, 0)
 
 
-def _mask_code(line: str) -> tuple[str, re.Match[str] | None]:
-    """The line with code span contents blanked out, and the backtick run of
-    a code span left open (if it is near enough to be worth closing)."""
-    masked = list(line)
-    opener: re.Match[str] | None = None
-    for run in _CODE_RUN.finditer(line):
-        if opener is None:
-            opener = run
-        elif len(run.group()) == len(opener.group()):
-            masked[opener.end() : run.start()] = "x" * (run.start() - opener.end())
-            opener = None
-    if opener is not None and len(line) - opener.start() > _REACH:
-        opener = None
-    return "".join(masked), opener
+def _may_define(text: str, start: int) -> bool:
+    """Whether the line at ``start`` may still be a link reference definition:
+    ``[`` whose label is open, or closed and followed by ``:`` (or nothing yet)."""
+    opening = _DEFINITION_START.match(text, start)
+    if opening is None:
+        return False
+    close = text.find("]", opening.end())
+    return close < 0 or text[close + 1 : close + 2] in ("", ":")
 
 
-def _close(line: str, opener: re.Match[str]) -> str:
-    """Close what ``opener`` opened; drop it if nothing follows it yet."""
-    if not line[opener.end() :].strip():
-        return line[: opener.start()]
-    return line + opener.group()
+def complete_inline(line: str, completer: Completer | None = None) -> str:
+    """One line of paragraph text as it will most likely look once finished
+    (see :mod:`renderer.markdown.complete`)."""
+    return (completer or Completer(default_parser())).complete(line, {})
 
 
-def complete_inline(line: str) -> str:
-    """Close the emphasis, strikethrough and code spans a line leaves open,
-    and cut off a link still being typed."""
-    link = _OPEN_LINK.search(line)
-    if link is not None:
-        line = line[: link.start()]
-    masked, code = _mask_code(line)
-    if code is not None:
-        return _close(line, code)
-    stack: list[re.Match[str]] = []
-    for marker in _EMPHASIS.finditer(masked):
-        text = marker.group()
-        if text.startswith("\\"):
-            continue
-        before = masked[marker.start() - 1 : marker.start()]
-        after = masked[marker.end() : marker.end() + 1]
-        if stack and stack[-1].group() == text and before.strip():
-            stack.pop()
-        elif not after or after.strip():
-            stack.append(marker)
-    for marker in reversed(stack):
-        if len(line) - marker.start() > _REACH:
-            break
-        line = _close(line.rstrip() if line[marker.end() :].strip() else line, marker)
-    return line
+def preview_source(
+    pending: str, completer: Completer | None = None, references: Mapping[str, Any] | None = None
+) -> str:
+    """The text whose rendering is the tail preview: the lines that may still
+    change their block left out, the last paragraph completed."""
+    shown = _shown(pending)
+    return (completer or Completer(default_parser())).complete(shown, references or {})
 
 
-def preview_source(pending: str) -> str:
-    """The text whose rendering is the tail preview."""
+def _shown(pending: str) -> str:
+    """The pending text without the lines that may still change their block."""
     partial_start = pending.rfind("\n") + 1
     line_start = pending.rfind("\n", 0, max(partial_start - 1, 0)) + 1
     last_line = pending[line_start:partial_start]
@@ -132,7 +106,7 @@ def preview_source(pending: str) -> str:
     # A table row shows when complete, not cell by cell.
     in_table = "|" in last_line or partial.lstrip(" ").startswith("|")
     if partial and not in_table and not hold_partial_line(pending, partial_start):
-        return pending[:partial_start] + complete_inline(partial)
+        return pending
     line_before = pending[pending.rfind("\n", 0, max(line_start - 1, 0)) + 1 : line_start]
     if "|" in last_line and "|" not in line_before and not last_line.lstrip(" ").startswith("#"):
         return pending[:line_start]  # may become a table header when its delimiter row arrives

@@ -47,6 +47,7 @@ __all__ = [
     "make_parser",
     "render_blocks",
     "render_markdown",
+    "starts_html_block",
     "top_level_blocks",
 ]
 
@@ -68,6 +69,12 @@ _HTML_SEQUENCES: tuple[tuple[re.Pattern[str], re.Pattern[str] | None, bool], ...
     (re.compile("^</?(?a:(" + "|".join(block_names) + "))(?=(\\s|/?>|$))", re.I), None, True),
     (re.compile(HTML_OPEN_CLOSE_TAG_STR + "\\s*$"), None, False),
 )
+
+
+def starts_html_block(line: str) -> bool:
+    """Whether a line (its indentation and container markers stripped)
+    opens an HTML block, of any kind."""
+    return line.startswith("<") and any(opening.search(line) for opening, _, _ in _HTML_SEQUENCES)
 
 
 def html_block(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:

@@ -23,7 +23,7 @@ The splice is a preview device: committed blocks are always rendered whole.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from markdown_it.token import Token
@@ -38,7 +38,8 @@ _TABLE_CLOSING = "</tbody>\n</table>\n"
 _SENTENCE_END = re.compile(r"[.!?:;] +(?=[^-+*#>|=`~\d\s])")
 # After a blank line, a line that starts like this may continue a list.
 _CONTINUES = re.compile(r"[ \t]|(?:[-+*]|\d{1,9}[.)])(?:[ \t]|\Z)")
-_PAIRS = (("`", None), ("*", None), ("~", None), ("_", None), ("[", "]"), ("(", ")"))
+_PAIRS = (("[", "]"), ("(", ")"))
+_DELIMITER = re.compile(r"[*_~`]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,23 +102,23 @@ def splice(parts: Sequence[str], split: Split) -> str | None:
     return "".join(joined)
 
 
-def _balanced(piece: str) -> bool:
+def _balanced(piece: str, closed: Callable[[str], bool]) -> bool:
     """Whether inline markup in ``piece`` cannot reach past its end."""
     if "<" in piece or "\\" in piece or "&" in piece:
         return False
     for opening, closing in _PAIRS:
-        if closing is None and piece.count(opening) % 2:
+        if piece.count(opening) != piece.count(closing):
             return False
-        if closing is not None and piece.count(opening) != piece.count(closing):
-            return False
-    return True
+    return not _DELIMITER.search(piece) or closed(piece)
 
 
-def sentence_cuts(line: str) -> list[int]:
-    """Where a one-line paragraph can be cut into sentences that render alone."""
+def sentence_cuts(line: str, closed: Callable[[str], bool]) -> list[int]:
+    """Where a one-line paragraph can be cut into sentences that render alone;
+    ``closed`` tells whether a piece leaves emphasis or a code span open (as
+    markdown-it pairs them: ``**2. `` has an even count and is open)."""
     cuts = [0]
     for end in _SENTENCE_END.finditer(line):
-        if _balanced(line[cuts[-1] : end.end()]):
+        if _balanced(line[cuts[-1] : end.end()], closed):
             cuts.append(end.end())
     return cuts
 

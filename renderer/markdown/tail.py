@@ -17,6 +17,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from .complete import Completer
 from .preview import compact, plain_growth, preview_source
 from .render import has_raw_html, top_level_blocks
 from .split import Split, new_block_start, sentence_cuts, splice, splice_sentences
@@ -41,6 +42,7 @@ class TailPreview:
         """What the current tail was rendered from."""
         self._raw = ""
         """The pending text ``_source`` was made from."""
+        self._completer = Completer(md)
 
     def forget_pieces(self) -> None:
         """The pending text lost its head (a commit): cached pieces are stale."""
@@ -54,7 +56,7 @@ class TailPreview:
     def html(self, pending: str, references: Mapping[str, Any], tail: str) -> str:
         """The preview of ``pending``, given the current ``tail`` HTML."""
         raw, previous = pending, self._raw
-        source = preview_source(raw)
+        source = preview_source(raw, self._completer, references)
         self._raw = raw
         if source == self._source:
             return tail
@@ -90,7 +92,7 @@ class TailPreview:
     def _render_line(self, line: str, env: dict[str, Any]) -> str:
         """A one-line block; a paragraph's complete sentences come from the
         cache, only the last one is rendered now."""
-        cuts = sentence_cuts(line)
+        cuts = sentence_cuts(line, self._completer.closed)
         if len(cuts) > 1:
             sources = [line[start:end] for start, end in itertools.pairwise([*cuts, len(line)])]
             parts = [self._cached(sources[0], env)]
