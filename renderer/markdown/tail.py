@@ -17,6 +17,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from .holdback import hold_back
 from .preview import compact, plain_growth, preview_source
 from .render import has_raw_html, top_level_blocks
 from .split import Split, new_block_start, sentence_cuts, splice, splice_sentences
@@ -54,7 +55,7 @@ class TailPreview:
     def html(self, pending: str, references: Mapping[str, Any], tail: str) -> str:
         """The preview of ``pending``, given the current ``tail`` HTML."""
         raw, previous = pending, self._raw
-        source = preview_source(raw)
+        source = hold_back(preview_source(raw))
         self._raw = raw
         if source == self._source:
             return tail
@@ -62,7 +63,7 @@ class TailPreview:
         self._source = source
         if grown is not None:
             return grown
-        return compact(self._render_source(source, {"references": dict(references)}))
+        return compact(self._render_source(source, {"references": dict(references), "footnote_section": False}))
 
     def _render_source(self, source: str, env: dict[str, Any]) -> str:
         boundary = new_block_start(source)
