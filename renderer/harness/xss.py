@@ -357,7 +357,10 @@ def check_payload(
             for op in stream.feed(chunk) if chunk is not None else stream.close():
                 ops.append((op.kind, op.html))
                 route = f"markdown {label} op {len(ops)} ({op.kind})"
-                look(route, op.html)
+                if op.kind != "append":
+                    # An append goes inside the tail's innermost open element
+                    # (inside a <math>, say): it is judged there, below.
+                    look(route, op.html)
                 document.apply(op)
                 look(route, document.html)
         if document.html != final or document.tail:
@@ -549,7 +552,13 @@ async ({ id, streams, states, client, settleMs }) => {
   for (const container of containers) {
     for (const element of container.querySelectorAll("*")) {
       const name = element.localName;
-      if (element.namespaceURI !== "http://www.w3.org/1999/xhtml" || !allow.TAGS.has(name)) {
+      // MathML elements only inside <math> (math itself only outside one), HTML only outside it.
+      const parent = element.parentElement;
+      const inMath = parent !== null && parent.namespaceURI === "http://www.w3.org/1998/Math/MathML";
+      const ok = element.namespaceURI === "http://www.w3.org/1998/Math/MathML"
+        ? allow.MATHML_TAGS.has(name) && (name === "math") !== inMath
+        : element.namespaceURI === "http://www.w3.org/1999/xhtml" && !inMath && allow.TAGS.has(name);
+      if (!ok) {
         dom.add(`<${name}>`);
         continue;
       }

@@ -183,7 +183,8 @@ ATTRIBUTE_VALUES: Mapping[tuple[str, str], re.Pattern[str]] = MappingProxyType(
         ("input", "type"): re.compile("checkbox"),
         ("input", "checked"): re.compile("|checked"),
         ("input", "disabled"): re.compile("|disabled"),
-        ("annotation", "encoding"): re.compile(re.escape(MATHML_TEX_ENCODING)),
+        # "/" written \x2f: JavaScript's RegExp.source would escape a bare one
+        ("annotation", "encoding"): re.compile(r"application\x2fx-tex"),
         **{
             (tag, name): _MATHML_VALUE
             for tag, names in MATHML_ATTRIBUTES.items()
@@ -267,8 +268,6 @@ class Policy:
             raise ValueError(f"tags both kept and dropped: {sorted(both)}")
         if both := self.tags & self.mathml_tags:
             raise ValueError(f"tags both HTML and MathML: {sorted(both)}")
-        if self.mathml_tags and not {"annotation-xml", "maction", "svg"} <= self.drop_content_tags:
-            raise ValueError("MathML needs annotation-xml, maction and svg dropped with their content")
         if self.link_rel is not None and "rel" in self.attributes.get("a", ()):
             raise ValueError("policy may not allow <a rel>: link_rel sets it")
 
@@ -590,7 +589,7 @@ class _AllowlistChecker(HTMLParser):
             if self.math[-1] != tag:
                 self.found.append(f"</{tag}> inside <math>")
             self.math.pop()
-        elif not self._allowed(tag):
+        elif tag not in self.policy.tags and tag not in self.policy.mathml_tags:
             self.found.append(f"<{tag}>")
 
     def handle_comment(self, data: str) -> None:
