@@ -55,6 +55,11 @@ def _converter() -> object:
     return math_core.LatexToMathML(fancy_error=False, pretty_print="never")
 
 
+_UNWRAP = frozenset({"menclose"})
+"""MathML 3 elements outside MathML Core that the converter writes (``\\boxed``):
+their content is kept, the element left out."""
+
+
 class _Rebuild(HTMLParser):
     """Rebuilds converter output keeping only what ``policy`` allows in MathML."""
 
@@ -73,6 +78,10 @@ class _Rebuild(HTMLParser):
         self._start(tag, attrs, empty=True)
 
     def _start(self, tag: str, attrs: list[tuple[str, str | None]], *, empty: bool) -> None:
+        if tag in _UNWRAP and self.stack and not self.skip:
+            if not empty:
+                self.stack.append("")  # its end tag writes nothing
+            return
         if self.skip or tag not in self.policy.mathml_tags or (tag == "math") != (not self.stack):
             if tag not in self.policy.mathml_tags or tag == "math":
                 self.ok = False  # something we would have to drop: show the TeX instead
@@ -92,6 +101,8 @@ class _Rebuild(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if self.skip:
             self.skip -= 1
+        elif tag in _UNWRAP and self.stack and self.stack[-1] == "":
+            self.stack.pop()
         elif self.stack and self.stack[-1] == tag:
             self.out.append(f"</{self.stack.pop()}>")
         else:
