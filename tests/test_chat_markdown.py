@@ -208,3 +208,24 @@ def test_blocks_carry_dir_auto_so_right_to_left_text_is_laid_out_as_such() -> No
     for tag in ("h1", "p", "blockquote", "li", "th", "td"):
         assert f'<{tag} dir="auto"' in out, tag
     assert 'dir="auto"' not in render_markdown("# a\n\nb\n", parser=default_parser("commonmark"))
+
+
+# -- math while streaming ----------------------------------------------------------------------
+
+MATH_STREAM = (
+    "Energy $E = mc^2$ and \\(a+b\\) here.\n\n$$\n\\frac{a}{b} + \\sqrt{c}\n$$\n\n\\[\n\\int_0^1 x\\,dx\n\\]\n\nEnd.\n"
+)
+
+
+def test_a_formula_being_typed_is_held_back_never_half_converted() -> None:
+    final = render_markdown(MATH_STREAM)
+    formulas = set(re.findall(r'<annotation encoding="application/x-tex">(.*?)</annotation>', final))
+    assert len(formulas) == 4
+    run = stream(list(MATH_STREAM))
+    assert run.document.html == final
+    for state in run.states:
+        shown = set(re.findall(r'<annotation encoding="application/x-tex">(.*?)</annotation>', state))
+        assert shown <= formulas, state  # only whole formulas
+        text = html.unescape(TAG.sub("", state))
+        assert "$" not in text and "\\(" not in text and "\\[" not in text, state  # no raw half formula
+        assert "<code>" not in state, state  # nothing shown as a refused formula
