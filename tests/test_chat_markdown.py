@@ -145,7 +145,7 @@ def test_footnotes_are_numbered_and_listed_at_the_end() -> None:
 def stream_ops(text: str, cuts: list[int]) -> tuple[list[tuple[str, str]], Document]:
     engine = MarkdownStream(interval=0)
     document = Document()
-    ops = []
+    ops: list[tuple[str, str]] = []
     for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True):
         for op in engine.feed(text[start:end]):
             ops.append((op.kind, op.html))
