@@ -14,6 +14,11 @@ On ``bench/answer.md`` (a ~20 KB LLM-like answer: prose, nested lists, a
 (d) ``MarkdownStream`` at a simulated 100 tokens/s with its default
     coalescing, on a virtual clock, so it is deterministic.
 
+Then (a) and (d) again on ``bench/answer_math.md``, a math-heavy answer
+(inline and display formulas, matrices, cases, aligned equations, a table
+of formulas, currency), each formula converted to MathML; the formula
+cache is emptied before every run, so each run converts every formula.
+
 CPU times are process times; the machine is shared, so read the ratios.
 ``--smoke`` is a check that the benchmark still runs (a second or two):
 one run of each, and (b) on 1 prefix in 250; its numbers are rough.
@@ -32,8 +37,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from renderer import MarkdownStream, Op, assemble, render_markdown
+from renderer.markdown.math import math_html
 
 ANSWER = Path(__file__).with_name("answer.md")
+MATH_ANSWER = Path(__file__).with_name("answer_math.md")
 TOKEN = 4
 RATE = 100.0  # tokens per second in (d)
 SAMPLE = 20  # (b) times every SAMPLE-th prefix unless --full or --sample
@@ -147,6 +154,29 @@ def main() -> None:
     )
     print(f"(d) ops carry {sent} bytes of HTML for {size} bytes of final HTML: {sent / size:.2f}x   goal <= 3")
     print(f"(d) ops: {dict(sorted(kinds.items()))}")
+
+    text = MATH_ANSWER.read_text(encoding="utf-8")
+    tokens = [text[i : i + TOKEN] for i in range(0, len(text), TOKEN)]
+    final = render_markdown(text)
+
+    def cold(run: Callable[[], object]) -> Callable[[], object]:
+        """``run`` with the formula cache emptied first: every formula converted anew."""
+        return lambda: (math_html.cache_clear(), run())
+
+    a = cpu(cold(lambda: render_markdown(text)), args.repeat)
+    runs_d = []
+    for _ in range(args.repeat):
+        math_html.cache_clear()
+        runs_d.append(paced(tokens))
+    d, ops_d = min(runs_d, key=lambda run: run[0])
+    assert assemble(ops_d) == final, "streamed math answer differs from one-shot"
+    print(
+        f"math answer: {len(text.encode())} bytes of Markdown, {final.count('<math')} formulas, "
+        f"{len(final.encode())} bytes of HTML"
+    )
+    print(f"(a) math one-shot render_markdown   {a * 1e3:9.1f} ms CPU")
+    print(f"(d) math MarkdownStream, {RATE:.0f} tok/s {d * 1e3:9.1f} ms CPU")
+    print(f"(d)/(a) math = {d / a:6.1f}   goal <= 3")
 
 
 if __name__ == "__main__":

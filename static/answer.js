@@ -11,6 +11,7 @@ import { parseFragment } from "./dom.js";
 const VOID = new Set(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"]);
 const WHITESPACE = /^[ \t\n\f\r]*$/;
 const END_TAG = /^<\/([A-Za-z][A-Za-z0-9]*)>/;
+const MATHML_NS = "http://www.w3.org/1998/Math/MathML";
 
 /** The element an `append` adds to: the tail's innermost last open element. */
 function insertionPoint(/** @type {Element} */ container) {
@@ -54,7 +55,20 @@ export function createAnswer(root, { onViolation } = {}) {
       if (space) target.append(space);
       rest = rest.slice(space.length);
     }
-    target.append(parse(rest));
+    target.append(target.namespaceURI === MATHML_NS ? parseInMath(rest) : parse(rest));
+  }
+
+  /** HTML that goes inside an open MathML element, parsed as the browser
+   * would parse it there: inside a <math> (out of it, <mi> is no MathML). */
+  function parseInMath(/** @type {string} */ html) {
+    const fragment = parse(`<math>${html}</math>`);
+    const math = fragment.firstChild;
+    if (fragment.childNodes.length !== 1 || !(math instanceof Element) || math.namespaceURI !== MATHML_NS) {
+      throw new Error("append does not fit the tail: it leaves <math>");
+    }
+    const nodes = document.createDocumentFragment();
+    nodes.append(...math.childNodes);
+    return nodes;
   }
 
   /** Apply one op (an SSE event of the same name). */

@@ -5,7 +5,27 @@
 // (/static/allowlist.js, generated from the server's Policy), and only then
 // hands its nodes over. Everything else appends nodes, never strings.
 
-import { ATTRIBUTES, ATTRIBUTE_VALUES, DROP_CONTENT_TAGS, TAGS, URL_SCHEMES } from "./allowlist.js";
+import { ATTRIBUTES, ATTRIBUTE_VALUES, DROP_CONTENT_TAGS, MATHML_TAGS, SET_ATTRIBUTES, TAGS, URL_SCHEMES } from "./allowlist.js";
+
+const HTML_NS = "http://www.w3.org/1999/xhtml";
+const MATHML_NS = "http://www.w3.org/1998/Math/MathML";
+
+/**
+ * Whether an element may stay where it is: HTML elements of the allowlist
+ * outside <math>; inside <math>, MathML elements of the allowlist only (an
+ * HTML element there sits at an integration point, where mutation XSS
+ * chains live); <math> itself only outside another.
+ * @param {Element} node
+ */
+function allowedElement(node) {
+  const name = node.localName;
+  const parent = node.parentNode;
+  const inMath = parent instanceof Element && parent.namespaceURI === MATHML_NS;
+  if (node.namespaceURI === MATHML_NS) {
+    return MATHML_TAGS.has(name) && (name === "math" ? !inMath : inMath);
+  }
+  return node.namespaceURI === HTML_NS && !inMath && TAGS.has(name);
+}
 
 /**
  * allowlist.js as one lookup per element: attribute -> its URL schemes and
@@ -81,11 +101,18 @@ function scrub(/** @type {DocumentFragment} */ root, /** @type {(p: string) => v
       continue;
     }
     const name = node.localName;
-    if (node.namespaceURI !== "http://www.w3.org/1999/xhtml" || !TAGS.has(name)) {
+    if (!root.contains(node)) continue; // inside a subtree removed already
+    if (!allowedElement(node)) {
       report(`<${name}>`);
-      if (DROP_CONTENT_TAGS.has(name) || node.namespaceURI !== "http://www.w3.org/1999/xhtml") node.remove();
+      const foreign = node.namespaceURI !== HTML_NS || (node.parentNode instanceof Element && node.parentNode.namespaceURI !== HTML_NS);
+      if (DROP_CONTENT_TAGS.has(name) || foreign) node.remove();
       else node.replaceWith(...node.childNodes);
       continue;
+    }
+    const set = SET_ATTRIBUTES[/** @type {keyof typeof SET_ATTRIBUTES} */ (name)];
+    for (const [attribute, value] of Object.entries(set ?? {})) {
+      const given = node.getAttribute(attribute);
+      if (given !== value && given !== "") node.setAttribute(attribute, value); // a boolean attribute may be ""
     }
     if (!node.hasAttributes()) continue;
     const rules = ATTRIBUTE_RULES.get(name);

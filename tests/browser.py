@@ -185,6 +185,7 @@ def allowlist_json() -> str:
     return json.dumps(
         {
             "tags": sorted(policy.tags),
+            "mathml": sorted(policy.mathml_tags),
             "attributes": {tag: sorted(names) for tag, names in policy.attributes.items()},
             "schemes": {f"{tag} {name}": sorted(schemes) for (tag, name), schemes in policy.url_schemes.items()},
             "patterns": {f"{tag} {name}": pattern.pattern for (tag, name), pattern in policy.attribute_values.items()},
@@ -198,10 +199,12 @@ RECORDER_JS = r"""
   const ALLOW = __ALLOWLIST__;
   const HTML_NS = "http://www.w3.org/1999/xhtml";
   const TAGS = new Set(ALLOW.tags);
+  const MATHML_NS = "http://www.w3.org/1998/Math/MathML";
+  const MATHML_TAGS = new Set(ALLOW.mathml);
   const PATTERNS = Object.fromEntries(Object.entries(ALLOW.patterns).map(([k, p]) => [k, new RegExp(`^(?:${p})$`)]));
   // Elements and attributes that must never appear anywhere on the page once it has loaded.
   const NEVER_TAGS = new Set(["script", "iframe", "frame", "object", "embed", "style", "link", "meta", "base",
-    "svg", "math", "template", "noscript", "form", "input", "textarea", "video", "audio", "source", "portal"]);
+    "svg", "template", "noscript", "form", "textarea", "video", "audio", "source", "portal"]);
   const URL_ATTRIBUTES = new Set(["href", "src", "action", "formaction", "xlink:href", "data", "poster", "srcdoc", "background", "ping"]);
 
   const rec = {
@@ -277,10 +280,18 @@ RECORDER_JS = r"""
 
   function checkElement(element, where) {
     const tag = element.localName;
+    // MathML only inside <math> (math itself only outside one), HTML only outside it.
+    const parent = element.parentElement;
+    const inMath = parent !== null && parent.namespaceURI === MATHML_NS;
+    const mathml = element.namespaceURI === MATHML_NS && MATHML_TAGS.has(tag) && (tag === "math") !== inMath;
     if (where !== "page" || rec.loaded) {
-      if (NEVER_TAGS.has(tag) || element.namespaceURI !== HTML_NS) rec.problems.push(`${where}: <${tag}> (${element.namespaceURI})`);
+      if (NEVER_TAGS.has(tag) || (element.namespaceURI !== HTML_NS && !mathml) || (element.namespaceURI === HTML_NS && inMath)) {
+        rec.problems.push(`${where}: <${tag}> (${element.namespaceURI})`);
+      }
     }
-    if (where !== "page" && !TAGS.has(tag)) rec.problems.push(`${where}: <${tag}>`);
+    if (where !== "page" && !TAGS.has(tag) && !mathml) rec.problems.push(`${where}: <${tag}>`);
+    // <math> and <input> may appear now, but only as the policy shapes them.
+    if (where !== "page" && tag === "input" && !(element.type === "checkbox" && element.disabled)) rec.problems.push(`${where}: live <input>`);
     if (where !== "page" || rec.loaded) {
       for (const attribute of element.attributes) checkAttribute(element, attribute.name, attribute.value, where);
     }

@@ -13,6 +13,8 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from markdown_it import MarkdownIt
+
 from renderer import MarkdownStream
 from renderer.markdown.ops import Document, Op
 
@@ -84,14 +86,14 @@ class StreamRun:
     """Every op, in order, from all feeds and the close."""
 
 
-def stream(chunks: Sequence[str]) -> StreamRun:
+def stream(chunks: Sequence[str], parser: MarkdownIt | None = None) -> StreamRun:
     """Feed ``chunks`` to a fresh MarkdownStream, close it, and assemble the ops.
 
     The engine re-renders at every feed (``interval=0``): with its default
     coalescing, a test that feeds faster than ten chunks a second would see
     almost no intermediate state at all.
     """
-    engine = MarkdownStream(interval=0)
+    engine = MarkdownStream(interval=0, parser=parser)
     document = Document()
     states: list[str] = []
     all_ops: list[Op] = []

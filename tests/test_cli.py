@@ -248,7 +248,7 @@ def test_a_closed_stdout_pipe_ends_quietly(tmp_path: Path, python_flags: list[st
         env=env,
     )
     assert proc.stdout is not None and proc.stderr is not None
-    assert proc.stdout.readline().startswith(b"<p>")
+    assert proc.stdout.readline().startswith(b'<p dir="auto">')
     proc.stdout.close()
     err = proc.stderr.read()
     proc.stderr.close()

@@ -71,7 +71,7 @@ def test_an_open_script_block_is_not_final() -> None:
         pytest.param("~~~py\nx\n\ny\n~~~\n\n", 6, id="closed-fence-with-blank-lines-and-blank-line"),
         pytest.param("- a\n\nparagraph\nmore\n", 2, id="list-blank-unindented-paragraph-with-next-line"),
         pytest.param("> a\n\n", 2, id="quote-and-blank-line"),
-        pytest.param("<div>\nx\n\n", 3, id="html-block-and-blank-line"),
+        pytest.param("<p>\nx\n\n", 3, id="html-block-and-blank-line"),
         pytest.param("a | b\n--|--\nc | d\n\n", 4, id="table-and-blank-line"),
         pytest.param("    a\n\nb\nc\n", 2, id="indented-code-before-paragraph-with-next-line"),
     ],

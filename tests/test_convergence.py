@@ -1,4 +1,9 @@
-"""The convergence invariant, on every spec example and GFM fixture.
+"""The convergence invariant, on every spec example, GFM and chat fixture.
+
+The spec examples run on the CommonMark configuration
+(``default_parser("commonmark")``); the GFM fixtures and the chat fixtures
+(``fixtures/chat.md``: math, autolinks, task lists, footnotes, containers,
+right-to-left text, deep nesting) on the chat's default configuration.
 
 For every text and every chunking: the ops of ``feed`` and ``close`` build
 exactly ``render_markdown(text)``, the tail is empty after ``close``, and no
@@ -20,9 +25,11 @@ from pathlib import Path
 
 import pytest
 from chunking import Chunking, StreamRun, chunkings, shrink, stream
+from markdown_it import MarkdownIt
 from spec_examples import load_spec_examples
 
 from renderer import assemble, render_markdown
+from renderer.markdown.render import default_parser
 from renderer.sanitizer.clean import check_allowlist
 
 # Every spec example and GFM fixture, five ways, in thousands of tests: the
@@ -30,6 +37,7 @@ from renderer.sanitizer.clean import check_allowlist
 pytestmark = pytest.mark.slow
 
 GFM_PATH = Path(__file__).parent / "fixtures" / "gfm.md"
+CHAT_PATH = Path(__file__).parent / "fixtures" / "chat.md"
 
 
 def load_gfm_fixtures(path: Path = GFM_PATH) -> dict[str, str]:
@@ -56,7 +64,13 @@ def load_gfm_fixtures(path: Path = GFM_PATH) -> dict[str, str]:
 CASES: dict[str, str] = {
     **{f"spec-{ex.number}": ex.markdown for ex in load_spec_examples()},
     **{f"gfm-{name}": text for name, text in load_gfm_fixtures().items()},
+    **{f"chat-{name}": text for name, text in load_gfm_fixtures(CHAT_PATH).items()},
 }
+
+
+def parser_of(case_id: str) -> MarkdownIt:
+    """The spec runs on CommonMark; every other case on the chat's configuration."""
+    return default_parser("commonmark" if case_id.startswith("spec-") else "chat")
 
 
 @dataclass(slots=True)
@@ -71,7 +85,7 @@ class Outcome:
 @functools.cache
 def expected_html(case_id: str) -> str:
     """The one-shot rendering of a case."""
-    return render_markdown(CASES[case_id])
+    return render_markdown(CASES[case_id], parser=parser_of(case_id))
 
 
 @functools.cache
@@ -81,16 +95,16 @@ def outcomes(case_id: str) -> list[Outcome]:
     result: list[Outcome] = []
     for chunking in chunkings(text, random.Random(case_id)):
         try:
-            result.append(Outcome(chunking, stream(chunking.chunks), None))
+            result.append(Outcome(chunking, stream(chunking.chunks, parser_of(case_id)), None))
         except Exception as exc:  # reported per chunking below
             result.append(Outcome(chunking, None, exc))
     return result
 
 
-def streamed_html(chunks: Sequence[str]) -> str | None:
+def streamed_html(chunks: Sequence[str], parser: MarkdownIt | None = None) -> str | None:
     """The final HTML of a stream, or None if the engine raised."""
     try:
-        return stream(chunks).document.html
+        return stream(chunks, parser).document.html
     except Exception:
         return None
 
@@ -115,7 +129,7 @@ def test_no_chunking_makes_the_engine_raise(case_id: str) -> None:
     bad = [o for o in outcomes(case_id) if o.error is not None]
     if bad:
         first = bad[0]
-        shrunk = shrink(first.chunking.chunks, lambda c: streamed_html(c) is None)
+        shrunk = shrink(first.chunking.chunks, lambda c: streamed_html(c, parser_of(case_id)) is None)
         problem = f"raised {first.error!r}"
         pytest.fail(report(case_id, first.chunking, problem, shrunk) + "\n" + failing_labels(case_id, bad))
 
@@ -128,8 +142,9 @@ def test_every_chunking_converges_to_the_one_shot_html(case_id: str) -> None:
     if bad:
         first = bad[0]
         assert first.run is not None
-        shrunk = shrink(first.chunking.chunks, lambda c: streamed_html(c) not in (expected, None))
-        got = streamed_html(shrunk)
+        parser = parser_of(case_id)
+        shrunk = shrink(first.chunking.chunks, lambda c: streamed_html(c, parser) not in (expected, None))
+        got = streamed_html(shrunk, parser)
         problem = f"streamed html differs\nexpected = {expected!r}\ngot      = {got!r}"
         pytest.fail(report(case_id, first.chunking, problem, shrunk) + "\n" + failing_labels(case_id, bad))
 
@@ -143,7 +158,7 @@ def test_the_tail_is_empty_after_close(case_id: str) -> None:
 
         def tail_left(chunks: Sequence[str]) -> bool:
             try:
-                return stream(chunks).document.tail != ""
+                return stream(chunks, parser_of(case_id)).document.tail != ""
             except Exception:
                 return False
 

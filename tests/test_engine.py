@@ -95,7 +95,9 @@ def test_the_contract_example_builds_render_markdown() -> None:
     ops = stream.feed("## Hel")
     ops += stream.feed("lo\n\nWorld")
     ops += stream.close()
-    assert assemble(ops) == render_markdown("## Hello\n\nWorld") == "<h2>Hello</h2>\n<p>World</p>\n"
+    assert (
+        assemble(ops) == render_markdown("## Hello\n\nWorld") == '<h2 dir="auto">Hello</h2>\n<p dir="auto">World</p>\n'
+    )
 
 
 def test_the_contract_example_previews_then_commits_the_heading() -> None:
@@ -104,19 +106,19 @@ def test_the_contract_example_previews_then_commits_the_heading() -> None:
     for op in stream.feed("## Hel"):
         document.apply(op)
     assert document.committed == ""
-    assert "<h2>Hel</h2>" in document.tail
+    assert '<h2 dir="auto">Hel</h2>' in document.tail
     second = stream.feed("lo\n\nWorld")
-    assert second[0] == Op("block", "<h2>Hello</h2>\n")
+    assert second[0] == Op("block", '<h2 dir="auto">Hello</h2>\n')
     for op in second:
         document.apply(op)
-    assert document.committed == "<h2>Hello</h2>\n"
-    assert "<p>World</p>" in document.tail
+    assert document.committed == '<h2 dir="auto">Hello</h2>\n'
+    assert '<p dir="auto">World</p>' in document.tail
     closing = stream.close()
     # The preview drops layout newlines, so the last block is sent whole.
-    assert closing == [Op("tail", ""), Op("block", "<p>World</p>\n")]
+    assert closing == [Op("tail", ""), Op("block", '<p dir="auto">World</p>\n')]
     for op in closing:
         document.apply(op)
-    assert (document.committed, document.tail) == ("<h2>Hello</h2>\n<p>World</p>\n", "")
+    assert (document.committed, document.tail) == ('<h2 dir="auto">Hello</h2>\n<p dir="auto">World</p>\n', "")
 
 
 @pytest.mark.parametrize(
@@ -212,7 +214,7 @@ def test_raw_html_streamed_by_char_sanitizes_each_committed_block_and_previews_o
     streamed, oneshot = CountingSanitizer(), CountingSanitizer()
     assert run(text, sanitizer=streamed).html == render_markdown(text, sanitizer=oneshot)
     assert oneshot.calls - streamed.calls == Counter()  # every committed block was sanitized
-    for markdown_block in ("<p>Para one.</p>\n", "<p>Last</p>\n"):
+    for markdown_block in ('<p dir="auto">Para one.</p>\n', '<p dir="auto">Last</p>\n'):
         assert streamed.calls[markdown_block] == oneshot.calls[markdown_block] == 1
     extra = streamed.calls - oneshot.calls
     assert extra, "the raw HTML being typed is previewed, sanitized"
@@ -277,7 +279,7 @@ def test_a_late_definition_for_a_committed_link_gives_one_replace(size: int) -> 
     assert replaces == [
         Op(
             "replace",
-            '<p><a href="https://example.com" rel="nofollow noopener noreferrer">a</a></p>\n<p>text</p>\n',
+            '<p dir="auto"><a href="https://example.com" rel="nofollow noopener noreferrer">a</a></p>\n<p dir="auto">text</p>\n',
         )
     ]
     assert result.html == render_markdown(LATE_DEFINITION)
@@ -320,12 +322,12 @@ def test_newlines_are_normalized_across_chunks_as_markdown_it_does(chunks: tuple
 
 
 def test_a_crlf_split_between_chunks_is_one_line_break() -> None:
-    assert run(("a\r", "\nb")).html == render_markdown("a\r\nb") == "<p>a\nb</p>\n"
+    assert run(("a\r", "\nb")).html == render_markdown("a\r\nb") == '<p dir="auto">a\nb</p>\n'
 
 
 def test_nul_becomes_the_replacement_character_as_markdown_it_does() -> None:
     text = "a\0b\n\n```\nc\0d\n```\n"
-    assert render_markdown(text) == "<p>a\ufffdb</p>\n<pre><code>c\ufffdd\n</code></pre>\n"
+    assert render_markdown(text) == '<p dir="auto">a\ufffdb</p>\n<pre><code>c\ufffdd\n</code></pre>\n'
     assert by_char(text).html == render_markdown(text)
 
 
@@ -356,7 +358,7 @@ def test_feeds_within_the_interval_are_buffered_until_flush() -> None:
     assert forced[0].kind == "block"
     for op in forced:
         document.apply(op)
-    assert document.committed == "<p>Hello world</p>\n"
+    assert document.committed == '<p dir="auto">Hello world</p>\n'
     assert stream.flush() == []
     clock.now += 0.2
     later = stream.feed(" para")
@@ -464,7 +466,7 @@ def test_a_reference_definition_being_typed_never_produces_an_href(text: str) ->
         assert urls(state) == set()
 
 
-HEADING = re.compile(r"<h[1-6]>")
+HEADING = re.compile(r"<h[1-6][ >]")
 
 
 @pytest.mark.parametrize(
@@ -504,8 +506,8 @@ def test_once_a_heading_is_shown_it_stays_a_heading(text: str) -> None:
 def test_a_setext_heading_is_a_paragraph_until_its_underline_is_complete() -> None:
     shown = by_char("Intro\n---\n").shown()
     assert not any("<hr" in state for state in shown)
-    assert all("<h2>" not in state for state in shown[:-2])
-    assert shown[-1] == "<h2>Intro</h2>\n"
+    assert all('<h2 dir="auto">' not in state for state in shown[:-2])
+    assert shown[-1] == '<h2 dir="auto">Intro</h2>\n'
 
 
 def test_unclosed_bold_previews_as_bold() -> None:
@@ -513,12 +515,12 @@ def test_unclosed_bold_previews_as_bold() -> None:
     assert [re.sub(r"\n", "", tail) for _, tail in result.states] == [
         "",
         "",
-        "<p><strong>b</strong></p>",
-        "<p><strong>bo</strong></p>",
-        "<p><strong>bol</strong></p>",
-        "<p><strong>bold</strong></p>",
+        '<p dir="auto"><strong>b</strong></p>',
+        '<p dir="auto"><strong>bo</strong></p>',
+        '<p dir="auto"><strong>bol</strong></p>',
+        '<p dir="auto"><strong>bold</strong></p>',
     ]
-    assert result.html == "<p>**bold</p>\n"  # at the end of input it was never closed
+    assert result.html == '<p dir="auto">**bold</p>\n'  # at the end of input it was never closed
 
 
 @pytest.mark.parametrize(
@@ -537,7 +539,7 @@ def test_open_inline_markup_previews_in_its_final_style(text: str, tag: str) -> 
 
 def test_a_fence_opening_being_typed_never_previews_as_inline_code() -> None:
     for state in by_char("```python\nprint(1)\n```\n").shown():
-        assert "<p><code>" not in state
+        assert '<p dir="auto"><code>' not in state
 
 
 def test_a_table_row_once_shown_stays_shown_without_leading_pipes() -> None:

@@ -110,9 +110,9 @@ def request(url: str, method: str = "GET", body: bytes | None = None) -> tuple[i
 
 def test_the_source_streams_markdown_that_renders_as_a_heading_a_table_and_highlighted_code() -> None:
     html = render_markdown(source_text(load_example(), MESSAGE))
-    assert "<h2>YOU SAID</h2>" in html
-    assert "<blockquote>" in html and "HELLO" in html
-    assert '<td align="left">hello</td>\n<td align="right">2</td>' in html
+    assert '<h2 dir="auto">YOU SAID</h2>' in html
+    assert '<blockquote dir="auto">' in html and "HELLO" in html
+    assert '<td dir="auto" align="left">hello</td>\n<td dir="auto" align="right">2</td>' in html
     assert '<code class="language-python">' in html and 'class="hl-' in html
     assert "<img>" in html  # the shouted ONERROR went, as any handler would
 

@@ -590,3 +590,79 @@ def test_an_event_that_does_not_fit_makes_the_client_resume_from_the_last_good_i
     assert chat.part(n, "committed") == "<p>one</p><p>two</p>"
     assert requests[-1] == ("GET", "1")
     chat.assert_clean()
+
+
+# -- 7. math, right-to-left text, details: what the chat configuration adds ---------------------
+
+MATH_ANSWER = (Path(__file__).resolve().parent.parent / "bench" / "answer_math.md").read_text(encoding="utf-8")
+RTL_AND_DETAILS = (
+    "مرحبا بالعالم! هذه فقرة عربية، والنقطة في آخرها.\n\n"
+    "שלום עולם, זו פסקה בעברית.\n\n"
+    "<details><summary>Show the proof</summary>\n\n"
+    "By \\(a^2 + b^2 = c^2\\) and https://example.com.\n\n- [x] checked\n- [ ] open\n\n</details>\n"
+)
+
+
+def test_a_math_heavy_answer_is_drawn_as_native_mathml_with_nothing_outside_the_allowlist(
+    chat: Chat, screenshots: Path
+) -> None:
+    chat.open("eventsource", source="echo")
+    n = chat.ask(MATH_ANSWER)
+    # About 860 tokens: a longer bound than one answer's usual.
+    chat.wait(
+        "(n) => { const a = document.querySelectorAll('article.answer')[n - 1]; return a.dataset.state !== 'generating' && a.dataset.state; }",
+        n,
+        timeout=6 * TIMEOUT,
+    )
+    assert chat.attribute(n, "", "data-state") == "done", chat.errors
+    chat.assert_answer_is(n, MATH_ANSWER)
+    chat.assert_clean()
+    drawn = chat.page.evaluate(
+        """(n) => {
+          const answer = document.querySelectorAll('article.answer')[n - 1];
+          const maths = [...answer.querySelectorAll('math')];
+          const fraction = answer.querySelector('math[display="block"] mfrac');
+          const box = fraction.getBoundingClientRect();
+          const numerator = fraction.firstElementChild.getBoundingClientRect();
+          return {
+            count: maths.length,
+            mathml: maths.every((m) => m.namespaceURI === 'http://www.w3.org/1998/Math/MathML'),
+            blocks: maths.filter((m) => getComputedStyle(m).display.startsWith('block')).length,
+            stacked: numerator.bottom <= box.top + box.height / 2 + 1 && box.height > numerator.height * 1.5,
+            annotationHidden: [...answer.querySelectorAll('annotation')].every((a) => a.getClientRects().length === 0),
+          };
+        }""",
+        n,
+    )
+    assert drawn["count"] == 51 and drawn["mathml"]
+    assert drawn["blocks"] >= 8  # display formulas laid out as blocks
+    assert drawn["stacked"], "a fraction is drawn with its numerator above its denominator (native MathML layout)"
+    assert drawn["annotationHidden"], "the TeX annotation is kept but not shown"
+    chat.page.locator("article.answer").nth(n - 1).locator("math[display=block]").first.scroll_into_view_if_needed()
+    screenshot(chat, screenshots, "math.png")
+
+
+def test_right_to_left_paragraphs_and_details_around_markdown(chat: Chat, screenshots: Path) -> None:
+    chat.open("eventsource", source="echo")
+    n = chat.ask(RTL_AND_DETAILS)
+    assert chat.wait_state(n, "done") == "done"
+    chat.assert_answer_is(n, RTL_AND_DETAILS)
+    chat.assert_clean()
+    seen = chat.page.evaluate(
+        """(n) => {
+          const answer = document.querySelectorAll('article.answer')[n - 1];
+          const paragraphs = [...answer.querySelectorAll('.answer-committed > p')];
+          const details = answer.querySelector('details');
+          return {
+            directions: paragraphs.slice(0, 2).map((p) => getComputedStyle(p).direction),
+            insideDetails: details.querySelectorAll('p, li, math, a, input').length,
+            checkboxes: [...details.querySelectorAll('input')].map((i) => [i.type, i.disabled, i.checked]),
+          };
+        }""",
+        n,
+    )
+    assert seen["directions"] == ["rtl", "rtl"]
+    assert seen["insideDetails"] >= 5
+    assert seen["checkboxes"] == [["checkbox", True, True], ["checkbox", True, False]]
+    chat.page.locator("article.answer").nth(n - 1).locator("summary").click()
+    screenshot(chat, screenshots, "rtl-details.png")

@@ -80,8 +80,8 @@ HOSTILE = [
     ),
     pytest.param(
         '<math><mtext><table><mglyph><style><!--</style><img title="--&gt;&lt;/mglyph&gt;&lt;img&Tab;src=1&Tab;onerror=gone(1)&gt;">',
-        "",
-        ["<math>"],
+        "<math><mtext></mtext></math>",
+        ["<mglyph>", "<table>"],
         id="math-mglyph-style-mxss",
     ),
     pytest.param(
@@ -151,8 +151,8 @@ HOSTILE = [
     pytest.param("<select><option>gone</option></select>ok", "ok", ["<select>"], id="select"),
     pytest.param(
         '<form action="https://evil.example"><input name=q value=gone><button formaction=javascript:gone(1)>ok</button></form>',
-        "ok",
-        ["<form>", "<input>", "<button>"],
+        '<input type="checkbox" disabled>ok',
+        ["<form>", "<input name>", "<input value>", "<button>"],
         id="form-input-button",
     ),
     pytest.param(
@@ -274,7 +274,7 @@ HOSTILE = [
     pytest.param(
         '<a name="body" id="cookie" href="#x">ok</a>',
         '<a href="#x" rel="nofollow noopener noreferrer">ok</a>',
-        ["<a name>", "<a id>"],
+        ["<a name>", '<a id="cookie">'],
         id="a-name-id-clobbering",
     ),
     pytest.param(
@@ -575,7 +575,7 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 class _WellFormed(HTMLParser):
     """Fails on an end tag that closes nothing or something else."""
 
-    VOID = frozenset({"br", "hr", "img"})
+    VOID = frozenset({"br", "hr", "img", "input"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

@@ -41,6 +41,8 @@ const sets = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, [..
 console.log(JSON.stringify({
   exports: Object.keys(a).sort(),
   tags: [...a.TAGS].sort(),
+  mathml: [...a.MATHML_TAGS].sort(),
+  set: a.SET_ATTRIBUTES,
   drop: [...a.DROP_CONTENT_TAGS].sort(),
   attributes: sets(a.ATTRIBUTES),
   schemes: sets(a.URL_SCHEMES),
@@ -100,8 +102,21 @@ def expected(policy: Policy) -> dict[str, Any]:
     if policy.link_rel is not None:
         attributes["a"] = sorted({*attributes.get("a", []), "rel"})
     return {
-        "exports": sorted(["ATTRIBUTES", "ATTRIBUTE_VALUES", "DROP_CONTENT_TAGS", "LINK_REL", "TAGS", "URL_SCHEMES"]),
+        "exports": sorted(
+            [
+                "ATTRIBUTES",
+                "ATTRIBUTE_VALUES",
+                "DROP_CONTENT_TAGS",
+                "LINK_REL",
+                "MATHML_TAGS",
+                "SET_ATTRIBUTES",
+                "TAGS",
+                "URL_SCHEMES",
+            ]
+        ),
         "tags": sorted(policy.tags),
+        "mathml": sorted(policy.mathml_tags),
+        "set": {tag: dict(values) for tag, values in policy.set_attributes.items()},
         "drop": sorted(policy.drop_content_tags),
         "attributes": attributes,
         "schemes": {f"{tag} {name}": sorted(s) for (tag, name), s in policy.url_schemes.items()},

@@ -446,7 +446,7 @@ def test_a_markdown_stream_streams_into_its_slot_and_ends_as_render_markdown() -
                 step[0].set()
                 buffer = await read_until(response, b'$RS("rs1")', buffer)
                 first = buffer.decode()
-                assert '<div id="rs1" class="rs-streaming" aria-busy="true"><h1>Title</h1>' in first
+                assert '<div id="rs1" class="rs-streaming" aria-busy="true"><h1 dir="auto">Title</h1>' in first
                 step[1].set()
                 buffer = await read_until(response, b'$RS("rs1-t")', buffer)
                 step[2].set()
@@ -459,7 +459,7 @@ def test_a_markdown_stream_streams_into_its_slot_and_ends_as_render_markdown() -
         assert final == render_markdown(MARKDOWN)
         assert "<script" not in final and 'href="javascript' not in final
         # Updates between the first and the last send only new blocks and the tail.
-        assert body.count("<h1>Title</h1>") == 2
+        assert body.count('<h1 dir="auto">Title</h1>') == 2
 
     run(test)
 

@@ -217,7 +217,7 @@ def test_installed_render(installed: Installed) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "<h1>Hi <em>there</em></h1>" in done.stdout
+    assert '<h1 dir="auto">Hi <em>there</em></h1>' in done.stdout
     assert "<script" not in done.stdout
 
 

@@ -216,7 +216,7 @@ def test_every_intermediate_state_is_checked() -> None:
 
 def test_clean_markdown_says_what_the_sanitizer_removed() -> None:
     result = clean_markdown('# Hi\n\n<b onclick="x()">b</b><script>x()</script>\n\n[a](javascript:x)')
-    assert result.html.startswith("<h1>Hi</h1>")
+    assert result.html.startswith('<h1 dir="auto">Hi</h1>')
     assert "<b>b</b>" in result.html and "onclick" not in result.html
     assert result.removed == ["<b onclick>", "<script>"]
 
@@ -370,6 +370,33 @@ def test_the_browser_sample_runs_clean_under_the_real_page_and_csp(corpus: list[
     assert remote.verdict == "blocked"
     assert remote.evidence == ["csp blocked img-src https://xss.test/leak?d=secret"]
     assert report.browser and report.browser.startswith("chromium ")
+    assert all(not outcome.client_errors for outcome in report.outcomes)
+
+
+def math_payloads(corpus: list[Payload]) -> list[Payload]:
+    """Every payload that goes through <math> (raw MathML or TeX), containers,
+    task lists, footnotes and autolinks: what the chat configuration added."""
+    words = ("math", "tex-", "details", "container", "tasklist", "footnote", "linkify")
+    return [payload for payload in corpus if any(word in payload.name for word in words)]
+
+
+def test_the_corpus_has_namespace_confusion_payloads_through_math(corpus: list[Payload]) -> None:
+    names = [payload.name for payload in math_payloads(corpus)]
+    assert len([name for name in names if name.startswith("mxss/math-allowed-")]) >= 15
+    assert len(names) >= 50
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", ["bleach", "nh3"])
+def test_no_math_payload_runs_or_leaves_anything_outside_the_allowlist_in_chromium(
+    corpus: list[Payload], backend: str
+) -> None:
+    needs_browser()
+    if backend == "nh3":
+        pytest.importorskip("nh3")
+    report = check(math_payloads(corpus), backend, browser=True, jobs=JOBS)
+    assert failures(report) == []
+    assert {outcome.verdict for outcome in report.outcomes} <= {"clean", "blocked"}
     assert all(not outcome.client_errors for outcome in report.outcomes)
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from ..sanitizer.clean import escape_text
 from .complete import Completer
+from .holdback import hold_back
 from .ops import split_open
 from .render import default_parser
 
@@ -92,8 +93,11 @@ def preview_source(
     pending: str, completer: Completer | None = None, references: Mapping[str, Any] | None = None
 ) -> str:
     """The text whose rendering is the tail preview: the lines that may still
-    change their block left out, the last paragraph completed."""
-    shown = _shown(pending)
+    change their block left out, what is still being typed held back
+    (``holdback``), the last paragraph completed."""
+    # What is still being typed and must not show (half a formula, a URL
+    # still arriving) goes first, so the completion closes only what shows.
+    shown = hold_back(_shown(pending))
     return (completer or Completer(default_parser())).complete(shown, references or {})
 
 

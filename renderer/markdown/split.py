@@ -123,15 +123,16 @@ def sentence_cuts(line: str, closed: Callable[[str], bool]) -> list[int]:
     return cuts
 
 
-def splice_sentences(parts: Sequence[str], sources: Sequence[str]) -> str | None:
+def splice_sentences(parts: Sequence[str], sources: Sequence[str], opening: str = "<p>") -> str | None:
     """Join sentences rendered as paragraphs into one paragraph, putting back
-    the spaces each source ended with; ``None`` if one is not a paragraph."""
+    the spaces each source ended with; ``None`` if one is not a paragraph.
+    ``opening``: the paragraph's start tag as the renderer writes it."""
     joined = []
     for index, (html, source) in enumerate(zip(parts, sources, strict=True)):
-        if not html.startswith("<p>") or not html.endswith("</p>\n") or html.count("<p>") != 1:
+        if not html.startswith(opening) or not html.endswith("</p>\n") or html.count("<p") != 1:
             return None
         if index > 0:
-            html = html[3:]
+            html = html[len(opening) :]
         if index < len(parts) - 1:
             html = html[:-5] + source[len(source.rstrip(" ")) :]
         joined.append(html)

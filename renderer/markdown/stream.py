@@ -17,6 +17,16 @@ A reference definition that arrives after a committed link used its label
 re-renders the committed blocks that looked the label up in vain and sends
 the whole answer once as ``replace``.  LLM answers rarely do this (footnote
 style links at the end); the cost is one full render when they do.
+
+Footnotes (chat configuration) are numbered in the order of their first
+reference and listed at the end of the answer, so they are settled at
+``close``: the list of footnotes is sent as the last ``block``, or, when a
+reference came before its definition (and so was committed as text), the
+whole answer is sent once as ``replace``.
+
+A container tag written around Markdown (``<details>`` ... ``</details>``)
+is one block (``.containers``): nothing in it is committed before its end
+tag, and it is previewed whole meanwhile.
 """
 
 from __future__ import annotations
@@ -30,9 +40,10 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from ..sanitizer.clean import DEFAULT_SANITIZER, escape_text
-from .commit import final_lines, open_fence, top_level_spans
+from .commit import Block, final_lines, open_fence, top_level_spans
+from .containers import container_groups
 from .ops import Op, diff_tail
-from .render import code_html, default_parser, fence_language, render_blocks
+from .render import code_html, default_parser, fence_language, render_blocks, render_markdown
 from .split import find_split
 from .tail import TailPreview
 
@@ -116,6 +127,16 @@ class _OpenFence:
         return self.prefix + "".join(self.body) + shown + self.suffix
 
 
+def _outside_containers(final: int, blocks: list[Block]) -> int:
+    """``final`` moved back to the start of a container it falls inside (or
+    that is still open), so that a container is committed whole."""
+    for first, last in container_groups([block.token for block in blocks], at_end=False):
+        start = blocks[first].start
+        if start < final and (last is None or final < blocks[last - 1].end):
+            final = start
+    return final
+
+
 class MarkdownStream:
     """Incremental Markdown renderer for one answer.
 
@@ -154,7 +175,7 @@ class MarkdownStream:
         self._tail_preview = TailPreview(self._md, self._sanitize)
         self._regions: list[_Region] = []
         self._references = _References()
-        self._env: dict[str, Any] = {"references": self._references}
+        self._env: dict[str, Any] = {"references": self._references, "footnote_section": False}
         self._closed = False
 
     def feed(self, chunk: str) -> list[Op]:
@@ -209,7 +230,23 @@ class MarkdownStream:
             pass
         text, self._pending, self._fence = self._pending, "", None
         self._commit(text, ops, from_tail=True)
+        self._settle_footnotes(ops)
         return ops
+
+    def _settle_footnotes(self, ops: list[Op]) -> None:
+        """Send the list of footnotes, or the whole answer if a reference
+        was committed before its definition arrived (a ``replace``)."""
+        footnotes = self._env.get("footnotes")
+        if not footnotes or not (footnotes.get("list") or footnotes.get("refs")):
+            return
+        sent = "".join(part for region in self._regions for part in region.html)
+        whole = render_markdown(
+            "".join(region.text for region in self._regions), parser=self._md, sanitizer=self._sanitize
+        )
+        if whole.startswith(sent):
+            ops += [Op("block", whole[len(sent) :])] if len(whole) > len(sent) else []
+        else:
+            ops.append(Op("replace", whole))
 
     def _normalize(self, chunk: str) -> str:
         """Newlines and NUL as markdown-it normalizes them; a CR at the end of a
@@ -234,7 +271,7 @@ class MarkdownStream:
         lines = source.split("\n")[:-1]
         tokens = self._md.block.parse(source, self._md, {"references": {}}, []) or []
         blocks = top_level_spans(tokens)
-        final = final_lines(blocks, lines)
+        final = _outside_containers(final_lines(blocks, lines), blocks)
         self._tail_preview.split = find_split(tokens, blocks, lines) if not final else None
         fence = open_fence(blocks, len(lines)) if not final else None
         if fence is not None:

@@ -33,6 +33,8 @@ class TailPreview:
     def __init__(self, md: MarkdownIt, sanitize: Callable[[str], str]) -> None:
         self._md = md
         self._sanitize = sanitize
+        self._paragraph = md.render("x").partition("x")[0]
+        """A paragraph's start tag as this parser renders it (``<p dir="auto">``)."""
         self.split: Split | None = None
         """How to cut a pending list or table into items (set by the engine
         whenever it parses the complete lines)."""
@@ -64,7 +66,7 @@ class TailPreview:
         self._source = source
         if grown is not None:
             return grown
-        return compact(self._render_source(source, {"references": dict(references)}))
+        return compact(self._render_source(source, {"references": dict(references), "footnote_section": False}))
 
     def _render_source(self, source: str, env: dict[str, Any]) -> str:
         boundary = new_block_start(source)
@@ -98,7 +100,7 @@ class TailPreview:
             parts = [self._cached(sources[0], env)]
             parts += [self._cached(source, env, self._render_sentence) for source in sources[1:-1]]
             parts.append(self._render_sentence(sources[-1], env))
-            spliced = splice_sentences(parts, sources)
+            spliced = splice_sentences(parts, sources, self._paragraph)
             if spliced is not None:
                 return spliced
         return self._render(line, env)
@@ -113,7 +115,7 @@ class TailPreview:
         """A sentence that continues a paragraph (it cannot start a block),
         rendered as one: inline parsing only, the cheap part of markdown-it."""
         tokens = self._md.parseInline(sentence.strip(" "), env)
-        html = f"<p>{self._md.renderer.render(tokens, self._md.options, env)}</p>\n"
+        html = f"{self._paragraph}{self._md.renderer.render(tokens, self._md.options, env)}</p>\n"
         return self._sanitize(html) if has_raw_html(tokens) else html
 
     def _render(self, source: str, env: dict[str, Any]) -> str:

@@ -48,7 +48,11 @@ __all__ = [
     "DEFAULT_SANITIZER",
     "DROP_CONTENT_TAGS",
     "LINK_REL",
+    "MATHML_ATTRIBUTES",
+    "MATHML_TAGS",
+    "MATHML_TEX_ENCODING",
     "SANITIZERS",
+    "SET_ATTRIBUTES",
     "URL_SCHEMES",
     "BackendUnavailable",
     "BleachSanitizer",
@@ -78,6 +82,48 @@ ALLOWED_TAGS = frozenset(
         "abbr", "b", "cite", "dd", "del", "details", "div", "dl", "dt",
         "figcaption", "figure", "i", "ins", "kbd", "mark", "q", "samp",
         "small", "span", "sub", "summary", "sup", "u", "var",
+        # task lists (always a disabled checkbox: ``SET_ATTRIBUTES``) and footnotes
+        "input", "section",
+    }
+)  # fmt: skip
+
+#: MathML Core presentation elements, kept only inside ``<math>`` and
+#: holding only MathML and text (no HTML element, no ``annotation-xml``,
+#: no ``maction``, nothing from SVG). Never in ``ALLOWED_TAGS``.
+MATHML_TAGS = frozenset(
+    {
+        "math", "mi", "mn", "mo", "ms", "mtext", "mspace", "mrow", "mfrac",
+        "msqrt", "mroot", "mstyle", "merror", "mpadded", "mphantom", "msub",
+        "msup", "msubsup", "munder", "mover", "munderover", "mmultiscripts",
+        "mprescripts", "none", "mtable", "mtr", "mtd", "semantics", "annotation",
+    }
+)  # fmt: skip
+
+#: The only ``<annotation encoding>``: the TeX a formula was written in.
+MATHML_TEX_ENCODING = "application/x-tex"
+
+_BLOCK_DIR = frozenset({"dir"})
+
+#: Attributes kept on MathML elements: layout only (no ``href``, no
+#: ``style``, no ``class``/``id``, nothing that loads or links).
+MATHML_ATTRIBUTES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "math": frozenset({"display"}),
+        "mi": frozenset({"mathvariant"}),
+        "mo": frozenset(
+            {"form", "fence", "separator", "lspace", "rspace", "stretchy", "symmetric",
+             "maxsize", "minsize", "largeop", "movablelimits", "accent"}
+        ),
+        "mfrac": frozenset({"linethickness"}),
+        "mspace": frozenset({"width", "height", "depth"}),
+        "mpadded": frozenset({"width", "height", "depth", "lspace", "voffset"}),
+        "mstyle": frozenset({"displaystyle", "scriptlevel"}),
+        "mtable": frozenset({"displaystyle", "scriptlevel"}),
+        "mtd": frozenset({"columnspan", "rowspan"}),
+        "mover": frozenset({"accent"}),
+        "munder": frozenset({"accentunder"}),
+        "munderover": frozenset({"accent", "accentunder"}),
+        "annotation": frozenset({"encoding"}),
     }
 )  # fmt: skip
 
@@ -85,17 +131,24 @@ ALLOWED_TAGS = frozenset(
 #: never taken from the input (``LINK_REL``).
 ALLOWED_ATTRIBUTES: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        "a": frozenset({"href", "title"}),
+        "a": frozenset({"href", "title", "id"}),
         "abbr": frozenset({"title"}),
         "code": frozenset({"class"}),
         "details": frozenset({"open"}),
         "img": frozenset({"src", "alt", "title", "width", "height"}),
         "ol": frozenset({"start"}),
         "span": frozenset({"class"}),
-        "td": frozenset({"align", "colspan", "rowspan"}),
-        "th": frozenset({"align", "colspan", "rowspan"}),
+        "td": frozenset({"align", "colspan", "rowspan", "dir"}),
+        "th": frozenset({"align", "colspan", "rowspan", "dir"}),
+        # dir="auto" on blocks: right-to-left paragraphs laid out as such
+        "p": _BLOCK_DIR, "li": frozenset({"dir", "id"}), "blockquote": _BLOCK_DIR,
+        "h1": _BLOCK_DIR, "h2": _BLOCK_DIR, "h3": _BLOCK_DIR, "h4": _BLOCK_DIR,
+        "h5": _BLOCK_DIR, "h6": _BLOCK_DIR,
+        # task list checkboxes
+        "input": frozenset({"type", "checked", "disabled"}),
+        **MATHML_ATTRIBUTES,
     }
-)
+)  # fmt: skip
 
 #: URL attributes and the schemes each accepts; relative URLs always pass.
 URL_SCHEMES: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType(
@@ -109,6 +162,9 @@ URL_SCHEMES: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType(
 #: ``class="language-X"``; anything else could smuggle other classes in.
 CODE_LANGUAGE = re.compile(r"[A-Za-z0-9_+#-]{1,40}")
 
+# A MathML layout value: a keyword, a number or a length (no url(), no quotes).
+_MATHML_VALUE = re.compile(r"[A-Za-z0-9.+-]{0,32}")
+
 #: Attributes whose whole (decoded) value must match a pattern.
 ATTRIBUTE_VALUES: Mapping[tuple[str, str], re.Pattern[str]] = MappingProxyType(
     {
@@ -117,7 +173,31 @@ ATTRIBUTE_VALUES: Mapping[tuple[str, str], re.Pattern[str]] = MappingProxyType(
         ("span", "class"): re.compile("hl-[a-z0-9]{1,4}"),
         ("td", "align"): re.compile("left|center|right"),
         ("th", "align"): re.compile("left|center|right"),
+        **{
+            (tag, "dir"): re.compile("auto|ltr|rtl")
+            for tag in ("p", "li", "blockquote", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6")
+        },
+        # footnotes: their anchors only (ids from user text could clobber globals)
+        ("a", "id"): re.compile(r"fnref[0-9]{1,4}(?::[0-9]{1,4})?"),
+        ("li", "id"): re.compile("fn[0-9]{1,4}"),
+        ("input", "type"): re.compile("checkbox"),
+        ("input", "checked"): re.compile("|checked"),
+        ("input", "disabled"): re.compile("|disabled"),
+        # "/" written \x2f: JavaScript's RegExp.source would escape a bare one
+        ("annotation", "encoding"): re.compile(r"application\x2fx-tex"),
+        **{
+            (tag, name): _MATHML_VALUE
+            for tag, names in MATHML_ATTRIBUTES.items()
+            for name in names
+            if (tag, name) != ("annotation", "encoding")
+        },
     }
+)
+
+#: Attributes set on every element of a kind, whatever the input said: a
+#: checkbox is always a disabled checkbox (no text field, nothing to submit).
+SET_ATTRIBUTES: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {"input": MappingProxyType({"type": "checkbox", "disabled": "disabled"})}
 )
 
 #: Elements removed together with their content: raw-text and foreign
@@ -125,7 +205,7 @@ ATTRIBUTE_VALUES: Mapping[tuple[str, str], re.Pattern[str]] = MappingProxyType(
 #: other rules (the root of past mXSS bugs), and embedded documents.
 DROP_CONTENT_TAGS = frozenset(
     {
-        "applet", "embed", "frame", "frameset", "iframe", "math", "noembed",
+        "annotation-xml", "applet", "embed", "frame", "frameset", "iframe", "maction", "noembed",
         "noframes", "noscript", "object", "plaintext", "script", "select",
         "style", "svg", "template", "textarea", "title", "xmp",
     }
@@ -172,6 +252,11 @@ class Policy:
     drop_content_tags: frozenset[str] = DROP_CONTENT_TAGS
     #: ``rel`` for every ``<a href>``; None leaves links without one.
     link_rel: str | None = LINK_REL
+    #: MathML elements kept inside ``<math>`` (``math`` among them); their
+    #: attributes are in ``attributes`` like any element's.
+    mathml_tags: frozenset[str] = MATHML_TAGS
+    #: Attributes set on every element of a kind (``<input type=checkbox disabled>``).
+    set_attributes: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: SET_ATTRIBUTES)
 
     def __post_init__(self) -> None:
         for tag, names in self.attributes.items():
@@ -179,8 +264,10 @@ class Policy:
                 unchecked_url = name in _URL_ATTRIBUTES and (tag, name) not in self.url_schemes
                 if name in ("style", "srcset") or name.startswith("on") or unchecked_url:
                     raise ValueError(f"policy may not allow <{tag} {name}>")
-        if both := self.tags & self.drop_content_tags:
+        if both := (self.tags | self.mathml_tags) & self.drop_content_tags:
             raise ValueError(f"tags both kept and dropped: {sorted(both)}")
+        if both := self.tags & self.mathml_tags:
+            raise ValueError(f"tags both HTML and MathML: {sorted(both)}")
         if self.link_rel is not None and "rel" in self.attributes.get("a", ()):
             raise ValueError("policy may not allow <a rel>: link_rel sets it")
 
@@ -315,7 +402,7 @@ class BleachSanitizer(Sanitizer):
         stream: Any = walker(local.parser.parseFragment(text))
         stream = _DropContent(stream, self.policy, removed)
         stream = _PolicyFilter(stream, self.policy, removed)
-        stream = _LinkRel(stream, self.policy.link_rel)
+        stream = _LinkRel(stream, self.policy.link_rel, self.policy.set_attributes)
         stream = _KeepLeadingNewline(stream)
         return str(local.serializer.render(stream))
 
@@ -338,8 +425,9 @@ class NH3Sanitizer(Sanitizer):
         self.report_removed = report_removed
 
         schemes = set().union(*policy.url_schemes.values())
+        self._mathml = BleachSanitizer(policy) if policy.mathml_tags else None
         self._cleaner = nh3.Cleaner(
-            tags=set(policy.tags),
+            tags=set(policy.tags | policy.mathml_tags),
             clean_content_tags=set(policy.drop_content_tags),
             attributes={tag: set(names) for tag, names in policy.attributes.items()},
             attribute_filter=self._attribute_filter,
@@ -347,6 +435,7 @@ class NH3Sanitizer(Sanitizer):
             link_rel=policy.link_rel,
             url_schemes=schemes,
             url_relative="pass_through",
+            set_tag_attribute_values={tag: dict(values) for tag, values in policy.set_attributes.items()},
         )
 
     def _attribute_filter(self, tag: str, name: str, value: str) -> str | None:
@@ -356,6 +445,11 @@ class NH3Sanitizer(Sanitizer):
 
     def clean_once(self, html: str, *, report: bool = True) -> Cleaned:
         out = _PRE_NEWLINE.sub(_keep_pre_newline, self._cleaner.clean(html))
+        if self._mathml is not None and _MATHML_START.search(out):
+            # ammonia keeps HTML elements inside <math> (at its integration
+            # points) and MathML names outside it: bleach's pass knows the
+            # namespaces and drops both.
+            out = self._mathml.clean_once(out, report=False).html
         if not (report and self.report_removed):
             return Cleaned(out, [])
         return Cleaned(out, _scan(html, self.policy, managed_rel=True))
@@ -363,6 +457,8 @@ class NH3Sanitizer(Sanitizer):
     def may_be_unstable(self, html: str, first: Cleaned) -> bool:
         return first.html != html  # another nh3 pass is cheap
 
+
+_MATHML_START = re.compile(r"<math\b", re.IGNORECASE)
 
 # In html5ever's output text has no raw "<" and attribute values are
 # double-quoted without '"' inside, so this finds every tag and only tags.
@@ -450,11 +546,27 @@ class _AllowlistChecker(HTMLParser):
         self.policy = policy
         self.managed_rel = managed_rel
         self.found: list[str] = []
+        self.math: list[str] = []
+        """The open elements of a ``<math>``, itself included."""
+
+    def _allowed(self, tag: str) -> bool:
+        """MathML only inside ``<math>`` (``math`` itself only outside), HTML only outside."""
+        if self.math:
+            return tag in self.policy.mathml_tags and tag != "math"
+        return tag in self.policy.tags or (tag == "math" and tag in self.policy.mathml_tags)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in self.policy.tags:
+        self._start(tag, attrs)
+        if self.math or tag == "math":
+            self.math.append(tag)
+
+    def _start(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self._allowed(tag):
             self.found.append(f"<{tag}>")
             return
+        for name, wanted in self.policy.set_attributes.get(tag, {}).items():
+            if not any(have == name and (given or "") in ("", wanted) for have, given in attrs):
+                self.found.append(f"<{tag}> without {name}")
         names = {name for name, _ in attrs}
         for name, value in attrs:
             value = value or ""
@@ -470,10 +582,14 @@ class _AllowlistChecker(HTMLParser):
             self.found.append("<a href> without rel")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
+        self._start(tag, attrs)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag not in self.policy.tags:
+        if self.math:
+            if self.math[-1] != tag:
+                self.found.append(f"</{tag}> inside <math>")
+            self.math.pop()
+        elif tag not in self.policy.tags and tag not in self.policy.mathml_tags:
             self.found.append(f"<{tag}>")
 
     def handle_comment(self, data: str) -> None:
@@ -493,10 +609,14 @@ class _AllowlistChecker(HTMLParser):
 _START = frozenset({"StartTag", "EmptyTag"})
 _TAGS = frozenset({"StartTag", "EmptyTag", "EndTag"})
 _HTML = html5lib_shim.namespaces["html"]
+_MATHML = html5lib_shim.namespaces["mathml"]
 
 
 class _DropContent(html5lib_shim.Filter):  # type: ignore[misc]
-    """Drops ``drop_content_tags`` elements with their subtrees.
+    """Drops ``drop_content_tags`` elements with their subtrees, and inside
+    ``<math>`` every element that is not one of the policy's MathML elements
+    in the MathML namespace (an HTML element there is where mutation XSS
+    chains live), with its subtree.
 
     Runs on the tree the parser built, so ``<textarea>`` or ``<svg>`` content
     is exactly what a browser would put inside them.
@@ -505,18 +625,31 @@ class _DropContent(html5lib_shim.Filter):  # type: ignore[misc]
     def __init__(self, source: Any, policy: Policy, removed: list[str]) -> None:
         super().__init__(source)
         self.tags = policy.drop_content_tags
+        self.mathml = policy.mathml_tags
         self.removed = removed
 
+    def _dropped(self, name: str, namespace: str | None, math: int) -> bool:
+        if name in self.tags:
+            return True
+        if math:  # inside <math>: MathML elements only, no second <math>
+            return namespace != _MATHML or name not in self.mathml or name == "math"
+        return namespace == _MATHML and (name != "math" or name not in self.mathml)
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        depth = 0
+        depth = 0  # inside a dropped subtree
+        math = 0  # open elements of a kept <math>, itself included
         for token in super().__iter__():
             kind = token["type"]
             if depth:
                 depth += (kind == "StartTag") - (kind == "EndTag")
-            elif kind in _START and token["name"] in self.tags:
+            elif kind in _START and self._dropped(token["name"], token.get("namespace"), math):
                 self.removed.append(f"<{token['name']}>")
                 depth = int(kind == "StartTag")
             else:
+                if kind == "StartTag" and (math or token["name"] == "math"):
+                    math += 1
+                elif kind == "EndTag" and math:
+                    math -= 1
                 yield token
 
 
@@ -543,8 +676,12 @@ class _PolicyFilter(BleachSanitizerFilter):  # type: ignore[misc]
     def sanitize_token(self, token: dict[str, Any]) -> Any:
         kind = token["type"]
         if kind in _TAGS:
-            foreign = token.get("namespace") not in (None, _HTML)
-            if foreign or token["name"] not in self.policy.tags:
+            namespace = token.get("namespace")
+            if namespace == _MATHML:  # _DropContent let only the policy's MathML through
+                allowed = token["name"] in self.policy.mathml_tags
+            else:
+                allowed = namespace in (None, _HTML) and token["name"] in self.policy.tags
+            if not allowed:
                 if kind != "EndTag":
                     self.removed.append(f"<{token['name']}>")
                 return None
@@ -606,21 +743,21 @@ def _canonical_numeric(name: str) -> str:
 
 
 class _LinkRel(html5lib_shim.Filter):  # type: ignore[misc]
-    """Sets the policy's ``rel`` on every link that has an href."""
+    """Sets the policy's ``rel`` on every link that has an href, and its
+    ``set_attributes`` on every element they name."""
 
-    def __init__(self, source: Any, rel: str | None) -> None:
+    def __init__(self, source: Any, rel: str | None, set_attributes: Mapping[str, Mapping[str, str]]) -> None:
         super().__init__(source)
         self.rel = rel
+        self.set_attributes = set_attributes
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for token in super().__iter__():
-            if (
-                self.rel is not None
-                and token["type"] in _START
-                and token["name"] == "a"
-                and (None, "href") in token["data"]
-            ):
-                token["data"][(None, "rel")] = self.rel
+            if token["type"] in _START:
+                if self.rel is not None and token["name"] == "a" and (None, "href") in token["data"]:
+                    token["data"][(None, "rel")] = self.rel
+                for name, value in self.set_attributes.get(token["name"], {}).items():
+                    token["data"][(None, name)] = value
             yield token
 
 

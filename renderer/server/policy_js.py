@@ -63,7 +63,8 @@ def _regexp(pattern: re.Pattern[str]) -> str:
 
 
 def policy_module(policy: Policy) -> str:
-    """The ES module for ``policy``: ``TAGS``, ``DROP_CONTENT_TAGS``,
+    """The ES module for ``policy``: ``TAGS``, ``MATHML_TAGS``,
+    ``SET_ATTRIBUTES``, ``DROP_CONTENT_TAGS``,
     ``ATTRIBUTES``, ``URL_SCHEMES``, ``ATTRIBUTE_VALUES``, ``LINK_REL``.
 
     ``ATTRIBUTES`` of ``a`` gains ``rel`` when ``policy.link_rel`` is set:
@@ -78,6 +79,19 @@ def policy_module(policy: Policy) -> str:
             _HEADER,
             "/** Elements that may appear. */",
             f"export const TAGS = {_set(policy.tags)};",
+            "",
+            "/** MathML elements that may appear, only inside <math> (math itself only outside one). */",
+            f"export const MATHML_TAGS = {_set(policy.mathml_tags)};",
+            "",
+            "/** Attributes set on every element of a kind, whatever the input said: {element: {name: value}}. */",
+            "export const SET_ATTRIBUTES = "
+            + _entries(
+                [
+                    (tag, _entries([(name, _js(value)) for name, value in sorted(values.items())]))
+                    for tag, values in sorted(policy.set_attributes.items())
+                ]
+            )
+            + ";",
             "",
             "/** Elements removed together with their content. */",
             f"export const DROP_CONTENT_TAGS = {_set(policy.drop_content_tags)};",

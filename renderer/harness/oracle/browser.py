@@ -193,7 +193,13 @@ async ({ id, streams, states, client, settleMs }) => {
   for (const container of containers) {
     for (const element of container.querySelectorAll("*")) {
       const name = element.localName;
-      if (element.namespaceURI !== "http://www.w3.org/1999/xhtml" || !allow.TAGS.has(name)) {
+      // MathML elements only inside <math> (math itself only outside one), HTML only outside it.
+      const parent = element.parentElement;
+      const inMath = parent !== null && parent.namespaceURI === "http://www.w3.org/1998/Math/MathML";
+      const ok = element.namespaceURI === "http://www.w3.org/1998/Math/MathML"
+        ? allow.MATHML_TAGS.has(name) && (name === "math") !== inMath
+        : element.namespaceURI === "http://www.w3.org/1999/xhtml" && !inMath && allow.TAGS.has(name);
+      if (!ok) {
         dom.add(`<${name}>`);
         continue;
       }
