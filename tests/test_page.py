@@ -136,7 +136,8 @@ class Chat:
         selector = {"committed": ".answer-committed", "tail": ".answer-tail", "body": ".answer-body"}[which]
         return str(
             self.page.evaluate(
-                "([n, s]) => document.querySelectorAll('article.answer')[n - 1].querySelector(s).innerHTML",
+                # An answer that showed nothing (all of it sanitized away) has no parts yet: "".
+                "([n, s]) => document.querySelectorAll('article.answer')[n - 1].querySelector(s)?.innerHTML ?? ''",
                 [n, selector],
             )
         )

@@ -112,7 +112,7 @@ def test_unusable_commands_are_refused_at_once(command: str, message: str) -> No
 def test_a_url_target_posts_json_to_the_real_sanitize_api() -> None:
     with ServerThread() as server:
         target = UrlTarget(server.url("/api/sanitize"), request_field="markdown", response_field="html")
-        assert target.render("**b** <img src=x onerror=y>") == '<p><strong>b</strong> <img src="x"></p>\n'
+        assert target.render("**b** <img src=x onerror=y>") == '<p dir="auto"><strong>b</strong> <img src="x"></p>\n'
         report = check_target(HOSTILE, target, stream=True, chunk_size=4)
         assert not report.failed and report.outcomes[0].states >= 2
         broken = UrlTarget(server.url("/api/sanitize"), request_field="text")

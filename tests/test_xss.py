@@ -229,7 +229,9 @@ def test_the_whole_corpus_passes_statically(corpus: list[Payload], backend: str)
     report = check(corpus, backend, jobs=JOBS)
     assert failures(report) == []
     assert not report.failed
-    assert sum(outcome.states for outcome in report.outcomes) > 20 * len(corpus)
+    # Many intermediate states per payload, not just the final HTML (distinct
+    # states: the flash-free preview shows fewer half-typed variants).
+    assert sum(outcome.states for outcome in report.outcomes) > 10 * len(corpus)
 
 
 def dompurify_payloads() -> list[Payload]:
