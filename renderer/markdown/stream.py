@@ -185,9 +185,18 @@ class MarkdownStream:
             chunk = self._normalize(chunk)
         self._incoming.append(chunk)
         self._incoming_size += len(chunk)
-        if self._clock() - self._last_flush < self._wait():
+        if not self.due():
             return []
         return self.flush()
+
+    @property
+    def backlog(self) -> int:
+        """Characters not committed yet: what the next flush re-renders."""
+        return len(self._pending) + self._incoming_size
+
+    def due(self) -> bool:
+        """Whether the next ``feed`` renders (else it only buffers)."""
+        return self._clock() - self._last_flush >= self._wait()
 
     def _wait(self) -> float:
         """How long after a flush the next one waits: longer for a large tail

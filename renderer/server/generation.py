@@ -11,6 +11,13 @@ answer: its last events are retried a bounded number of times
 (``END_RETRIES``), and if the store still refuses them the stream is
 abandoned (``StreamStore.abandon``), so that its readers end it when it
 falls silent instead of waiting on an answer nobody writes.
+
+Engine work stays on the event loop while it is small (the common case: a
+token appended to a short tail).  A call that would re-render more than
+``OFFLOAD_CHARS`` of uncommitted text (a huge paragraph, a long raw-HTML
+line such as ``<b>`` x 10,600, which took 13.9 s inside the loop) runs in
+``ENGINE_EXECUTOR`` instead, so that no answer holds the loop: the thread
+still shares the GIL, but Python hands it back every switch interval (5 ms).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from ..markdown.stream import DEFAULT_INTERVAL
 from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
@@ -27,6 +36,27 @@ from .parts import PartWriter, Piece, split_think
 from .presence import Presence
 from .sources import SourceError
 from .store.base import StoreError, StreamEnded, StreamNotFound, StreamStore
+
+OFFLOAD_CHARS = 2048
+"""Uncommitted characters above which an engine call runs off the loop."""
+
+ENGINE_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="renderer-engine")
+"""The threads large engine calls run in (per process)."""
+
+_T = TypeVar("_T")
+
+
+async def off_loop(call: Callable[..., _T], *args: object) -> _T:
+    """``call(*args)`` in ``ENGINE_EXECUTOR``; if cancelled meanwhile, it still
+    waits for the call to end (the engine must not be used by two threads)."""
+    future = asyncio.wrap_future(ENGINE_EXECUTOR.submit(call, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
+
 
 __all__ = ["END_RETRIES", "Generations"]
 
@@ -152,14 +182,18 @@ class Generations:
                 # A source that goes quiet still gets its tail shown.
                 done, _ = await asyncio.wait({pending}, timeout=self._interval or None)
                 if not done:
-                    await self._publish(stream_id, engine.flush())
+                    flushed = engine.flush() if engine.backlog() <= OFFLOAD_CHARS else await off_loop(engine.flush)
+                    await self._publish(stream_id, flushed)
                     continue
                 chunk_future, pending = pending, None
                 try:
                     chunk = chunk_future.result()
                 except StopAsyncIteration:
                     break
-                await self._publish(stream_id, engine.feed(chunk))
+                fed = (
+                    engine.feed(chunk) if engine.backlog(chunk) <= OFFLOAD_CHARS else await off_loop(engine.feed, chunk)
+                )
+                await self._publish(stream_id, fed)
         except asyncio.CancelledError:
             reason, message = self._stop_reasons.get(stream_id, ("cancelled", None))
         except SourceError as error:
@@ -193,7 +227,11 @@ class Generations:
         """Commit what was generated, tell ``on_end``, then end the stream:
         whoever sees ``done`` finds the answer already kept (a follow-up
         sent at once builds its history from it)."""
-        events = engine.end(reason, message)
+        events = (
+            engine.end(reason, message)
+            if engine.backlog() <= OFFLOAD_CHARS
+            else await off_loop(engine.end, reason, message)
+        )
         ended = str(json.loads(events[-1][1])["reason"])
         if not await self._publish_last(stream_id, events[:-1]):
             return
