@@ -35,9 +35,11 @@ def make_app(answers: dict[str, list[str]], delay: float) -> Starlette:
         tokens = answers[body["message"]]
 
         async def relay() -> AsyncIterator[ServerSentEvent]:
-            for token in tokens:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for n, token in enumerate(tokens, 1):  # at the model's pace, as the renderer's echo source
                 yield ServerSentEvent(token, sep="\n")
-                await asyncio.sleep(delay)
+                await asyncio.sleep(max(0.0, start + n * delay - loop.time()))
             yield ServerSentEvent('{"reason": "complete"}', event="done", sep="\n")
 
         return EventSourceResponse(relay(), sep="\n")
