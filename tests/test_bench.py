@@ -29,7 +29,7 @@ BENCH = ROOT / "bench"
 TIMEOUT = 180.0
 """Seconds a smoke run may take (they take a few): past that it has hung."""
 
-SMOKE_TESTED = {"engine", "preview", "sanitize", "progressive", "delivery", "client"}
+SMOKE_TESTED = {"engine", "preview", "sanitize", "progressive", "delivery", "client", "looplag", "capacity"}
 """The scripts in bench/ that a test below runs; keep it equal to bench/*.py."""
 
 NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
@@ -193,3 +193,20 @@ def test_client() -> None:
     assert re.search(r"^goals: main-thread time <= smd: (yes|NO) \(", output, re.MULTILINE), output
     # The ops the page applied rebuild the answer exactly (the other peers may differ).
     assert re.search(r"^  ours \(stream\.js\): [0-9]+ elements, identical text", output, re.MULTILINE), output
+
+
+def test_looplag_smoke_prints_the_lag_of_each_side_and_the_ratio() -> None:
+    output = run_bench("looplag")
+    for side in ("engine thread", "on the loop"):
+        assert re.search(rf"^<b> x 1,000 +{side} +{NUMBER} +{NUMBER} +{NUMBER}$", output, re.MULTILINE), output
+    number(r"^<b> x 1,000 +worst lag on the loop / in a thread: " + NUMBER + "x$", output)
+
+
+def test_capacity_smoke_prints_cpu_and_stretch_for_each_side_and_the_ratio() -> None:
+    pytest.importorskip("sse_starlette", reason="bench/capacity.py's relay needs sse-starlette and uvicorn")
+    pytest.importorskip("uvicorn")
+    output = run_bench("capacity")
+    for side in ("renderer", "relay"):
+        assert re.search(rf"^ +5 {side} +{NUMBER} +{NUMBER} +{NUMBER} +5/5$", output, re.MULTILINE), output
+    number(r"^ +5 renderer / relay: " + NUMBER + "x CPU per answer", output)
+    assert re.search(r"^largest N with p99 stretch under 1.10 \(relay\): ", output, re.MULTILINE), output

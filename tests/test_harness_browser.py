@@ -13,12 +13,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from renderer import render_markdown
+from renderer.harness import page
 from renderer.harness.xss import with_browser
 from renderer.sanitizer.clean import NH3Sanitizer, clean
 from renderer.server.config import Config
@@ -122,6 +124,64 @@ def test_a_chunked_body_over_the_limit_gets_a_json_413(server: HarnessServer) ->
         assert json.loads(response.read())["error"].startswith("the body is larger than")
     finally:
         connection.close()
+
+
+SMALL_BUDGET = page.SanitizeBudget(markdown_chars=1000, tags=300, depth=40)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        pytest.param({"html": "<b>" * 41}, 422, "tags nested too deeply: more than 40", id="b-nested"),
+        pytest.param({"html": "<div>" * 41, "sanitizer": "nh3"}, 422, "more than 40 unclosed", id="div-nested-nh3"),
+        pytest.param({"html": "<p>a</p>" * 151}, 422, "too many tags: more than 300", id="many-flat-tags"),
+        pytest.param({"markdown": "<i>" * 41}, 422, "tags nested too deeply", id="markdown-raw-html"),
+        pytest.param({"markdown": "word " * 201}, 413, "longer than 1000 characters", id="long-markdown"),
+    ],
+)
+def test_what_would_cost_more_than_the_budget_is_refused_with_a_json_error(
+    server: HarnessServer, monkeypatch: pytest.MonkeyPatch, body: Any, status: int, message: str
+) -> None:
+    if body.get("sanitizer") == "nh3":
+        pytest.importorskip("nh3")
+    monkeypatch.setattr(page, "BUDGET", SMALL_BUDGET)
+    got, answer = post(server, body)
+    assert got == status
+    assert message in answer["error"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"html": "<b>" * 40}, id="b-nested-at-the-limit"),
+        pytest.param({"html": "<br>" * 300}, id="void-tags-do-not-nest"),
+        pytest.param({"html": "<p>a</p>" * 150}, id="flat-tags-at-the-limit"),
+        pytest.param({"markdown": "word " * 200}, id="markdown-at-the-limit"),
+    ],
+)
+def test_what_fits_the_budget_is_sanitized_in_the_sanitize_thread_not_the_event_loop(
+    server: HarnessServer, monkeypatch: pytest.MonkeyPatch, body: Any
+) -> None:
+    monkeypatch.setattr(page, "BUDGET", SMALL_BUDGET)
+    threads: list[str] = []
+    check = page.check_budget
+
+    def spy(text: str, budget: page.SanitizeBudget) -> None:
+        threads.append(threading.current_thread().name)
+        check(text, budget)
+
+    monkeypatch.setattr(page, "check_budget", spy)
+    status, answer = post(server, body)
+    assert status == 200
+    assert "html" in answer
+    assert len(threads) == 1 and threads[0].startswith("renderer-sanitize")
+
+
+def test_the_default_budget_refuses_the_inputs_that_took_seconds() -> None:
+    for text in ["<b>" * 60_000, "<div>" * 40_000, "<p>x</p>" * 30_000]:
+        with pytest.raises(page.OverBudget):
+            page.check_budget(text, page.BUDGET)
+    page.check_budget("<p>x</p>\n" * 10_000, page.BUDGET)  # a long, flat document passes
 
 
 def test_other_methods_get_a_json_405(server: HarnessServer) -> None:

@@ -25,6 +25,7 @@ import pytest
 from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
 
 from renderer import assemble, render_markdown
+from renderer.server import handlers
 from renderer.server.config import Config
 
 pytestmark = pytest.mark.slow  # hundreds of connections, a thousand reconnects
@@ -133,6 +134,40 @@ def test_a_reader_that_is_cut_off_is_let_go() -> None:
 
     with ServerThread(config, sources={"paragraphs": control}, interval=0, sndbuf=4096) as server:
         run(test(server))
+
+
+def test_a_reader_that_never_reads_a_finished_answer_is_cut_off_after_a_bound_of_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A done answer has no live events to fall behind on (``max_pending``
+    never trips): what bounds the reader is ``WRITE_BYTES`` unsent and
+    ``write_timeout``.  It then resumes from an id and gets the rest."""
+    monkeypatch.setattr(handlers, "WRITE_BYTES", 4096)
+    config = Config(token_delay=0, heartbeat=30, write_timeout=1.0, max_message=200_000, max_body=400_000)
+    message = LONG_ANSWER * 2
+
+    async def test(server: ServerThread) -> None:
+        metrics = server.state.metrics
+        sid = await post_chat(server, message)
+        whole = await read_sse(server.port, f"/api/streams/{sid}/events")
+        assert whole.ended and assemble(whole.dicts) == render_markdown(message)
+        frames = sum(len(event.data) for event in whole.events)
+        stuck = await open_stuck_reader(server.port, f"/api/streams/{sid}/events")
+        try:
+            await server.until(lambda: metrics.cut_off == 1, "the reader that never reads to be cut off")
+            received = await read_until_closed(stuck)
+        finally:
+            stuck.close()
+        assert 0 < received < frames // 4, (received, frames)
+        await server.until(lambda: metrics.readers == 0, "the reader to be let go")
+        ids = [event.id for event in whole.events if event.id]
+        resumed = await read_sse(
+            server.port, f"/api/streams/{sid}/events", headers={"Last-Event-ID": ids[len(ids) // 2]}
+        )
+        assert resumed.ended and resumed.events[-1].event == "done"
+
+    with ServerThread(config, sndbuf=4096) as server:
+        run(test(server), timeout=4 * TIMEOUT)
 
 
 def test_a_thousand_readers_that_come_and_go_leave_nothing_behind() -> None:

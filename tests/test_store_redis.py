@@ -96,6 +96,63 @@ def test_a_stream_that_ends_stops_its_reader(redis_stores: Stores) -> None:
     redis_stores.run(test)
 
 
+def test_the_readers_of_a_finished_answer_share_one_replay_from_redis(redis_stores: Stores) -> None:
+    async def test() -> None:
+        writer, readers = redis_stores.make(), redis_stores.make()
+        sid = await writer.create()
+        for kind, html in OPS:
+            await writer.publish(sid, kind, html)
+        await writer.publish(sid, "done", DONE)
+        ranges: list[tuple[str, str]] = []
+        xrange = readers._redis.xrange
+
+        async def counting(key: str, start: str, end: str) -> object:
+            ranges.append((start, end))
+            return await xrange(key, start, end)
+
+        readers._redis.xrange = counting
+        replays = await asyncio.gather(*(readers.subscribe(sid) for _ in range(50)))
+        for replay in replays:
+            assert assemble(as_dicts(await drain(replay))) == EXPECTED
+        assert len(ranges) == 1, ranges  # one XRANGE for 50 readers
+        whole = await drain(await readers.subscribe(sid))
+        ids = [e.id for e in whole if e.id is not None]
+        resumed = await drain(await readers.subscribe(sid, ids[len(ids) // 2]))
+        assert [e.id for e in resumed if e.id is not None] == ids[len(ids) // 2 + 1 :]
+        assert len(ranges) == 1  # a resumer is served from the same copy
+
+    redis_stores.run(test)
+
+
+def test_a_live_answer_replay_reads_from_redis_only_what_is_new(redis_stores: Stores) -> None:
+    async def test() -> None:
+        writer, readers = redis_stores.make(), redis_stores.make()
+        sid = await writer.create()
+        half = len(OPS) // 2
+        for kind, html in OPS[:half]:
+            await writer.publish(sid, kind, html)
+        ranges: list[tuple[str, str]] = []
+        xrange = readers._redis.xrange
+
+        async def counting(key: str, start: str, end: str) -> object:
+            ranges.append((start, end))
+            return await xrange(key, start, end)
+
+        readers._redis.xrange = counting
+        first = await readers.subscribe(sid)
+        for kind, html in OPS[half:]:
+            await writer.publish(sid, kind, html)
+        await caught_up(readers, sid)
+        second = await readers.subscribe(sid)
+        await writer.publish(sid, "done", DONE)
+        for reader in (first, second):
+            assert assemble(as_dicts(await drain(reader))) == EXPECTED
+        assert len(ranges) == 2
+        assert ranges[0][0] == "-" and ranges[1][0] == f"({ranges[0][1]}"  # the second read only the new entries
+
+    redis_stores.run(test)
+
+
 # --- Redis only: several processes on one Redis ------------------------------------------
 
 

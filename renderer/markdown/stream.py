@@ -16,7 +16,15 @@ sent whole, so a client never moves thousands of highlighted nodes.
 A reference definition that arrives after a committed link used its label
 re-renders the committed blocks that looked the label up in vain and sends
 the whole answer once as ``replace``.  LLM answers rarely do this (footnote
-style links at the end); the cost is one full render when they do.
+style links at the end); the cost is one full render when they do.  A hostile
+answer that defines its labels one by one, each after more text, would make
+that quadratic (every definition re-sending everything): a ``replace`` is
+sent at once only while the replaces sent so far stay under a quarter of the
+committed HTML (``REPLACE_SHARE``), else it waits for more text or for
+``close``.  The replaces sent while streaming then add up to at most 1.25x
+the final HTML, plus at most one at ``close``: 2.25x the final HTML whatever
+the input (``tests/test_engine.py``), and the stale regions are re-rendered
+only when a replace is sent.
 
 Footnotes (chat configuration) are numbered in the order of their first
 reference and listed at the end of the answer, so they are settled at
@@ -47,7 +55,7 @@ from .render import code_html, default_parser, fence_language, render_blocks, re
 from .split import find_split
 from .tail import TailPreview
 
-__all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "MarkdownStream"]
+__all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "REPLACE_SHARE", "MarkdownStream"]
 
 DEFAULT_INTERVAL = 0.1
 """Seconds between two re-renders of the tail: ten updates a second look
@@ -57,6 +65,10 @@ PREVIEW_BUDGET = 1024
 """Characters of pending text a preview may re-render at the full update rate;
 a larger tail (a long list or table) is re-rendered proportionally less often,
 so that previews cost a bounded amount of CPU per second whatever its size."""
+
+REPLACE_SHARE = 0.25
+"""A ``replace`` is sent while streaming only if the replaces already sent are
+at most this share of the committed HTML; otherwise it is deferred."""
 
 
 class _References(dict[str, Any]):
@@ -81,6 +93,8 @@ class _Region:
     html: list[str]
     missed: set[str]
     """Labels its links looked up that were not defined yet."""
+    stale: bool = False
+    """A label it missed is now defined: re-rendered at the next ``replace``."""
 
 
 @dataclass(slots=True)
@@ -177,6 +191,12 @@ class MarkdownStream:
         self._references = _References()
         self._env: dict[str, Any] = {"references": self._references, "footnote_section": False}
         self._closed = False
+        self._committed_size = 0
+        """Characters of committed HTML (as last rendered)."""
+        self._replaced = 0
+        """Characters sent in ``replace`` ops so far."""
+        self._stale = False
+        """A ``replace`` is owed (deferred by ``REPLACE_SHARE``)."""
 
     def feed(self, chunk: str) -> list[Op]:
         """Add text; returns the ops it causes (none while coalescing)."""
@@ -186,9 +206,18 @@ class MarkdownStream:
             chunk = self._normalize(chunk)
         self._incoming.append(chunk)
         self._incoming_size += len(chunk)
-        if self._clock() - self._last_flush < self._wait():
+        if not self.due():
             return []
         return self.flush()
+
+    @property
+    def backlog(self) -> int:
+        """Characters not committed yet: what the next flush re-renders."""
+        return len(self._pending) + self._incoming_size
+
+    def due(self) -> bool:
+        """Whether the next ``feed`` renders (else it only buffers)."""
+        return self._clock() - self._last_flush >= self._wait()
 
     def _wait(self) -> float:
         """How long after a flush the next one waits: longer for a large tail
@@ -230,6 +259,7 @@ class MarkdownStream:
             pass
         text, self._pending, self._fence = self._pending, "", None
         self._commit(text, ops, from_tail=True)
+        self._replace(ops, final=True)  # late reference definitions still owed
         self._settle_footnotes(ops)
         return ops
 
@@ -316,6 +346,7 @@ class MarkdownStream:
         self._references.missed = set()
         html = render_blocks(self._md, self._md.parse(text, self._env), self._env, self._sanitize)
         self._regions.append(_Region(text, html, self._references.missed))
+        self._committed_size += sum(map(len, html))
         if from_tail:
             grown = diff_tail(self._tail, "".join(html))
             if self._tail and all(op.kind == "append" for op in grown):
@@ -330,16 +361,31 @@ class MarkdownStream:
         else:
             ops += [Op("block", part) for part in html if part]
         if len(self._references) > known:
-            self._refresh(set(list(self._references)[known:]), ops)
+            self._refresh(set(list(self._references)[known:]))
+        self._replace(ops)
 
-    def _refresh(self, labels: set[str], ops: list[Op]) -> None:
-        """Re-render committed regions that missed one of the new ``labels``."""
-        stale = [region for region in self._regions[:-1] if region.missed & labels]
-        for region in stale:
-            self._references.missed = set()
-            region.html = render_blocks(self._md, self._md.parse(region.text, self._env), self._env, self._sanitize)
-            region.missed = self._references.missed
-        if stale:
-            ops.append(Op("replace", "".join(part for region in self._regions for part in region.html)))
+    def _refresh(self, labels: set[str]) -> None:
+        """Mark the committed regions that missed one of the new ``labels``."""
+        for region in self._regions[:-1]:
+            if not region.stale and region.missed & labels:
+                region.stale = self._stale = True
+
+    def _replace(self, ops: list[Op], *, final: bool = False) -> None:
+        """Re-render the stale regions and send the whole answer as ``replace``,
+        if one is owed and (unless ``final``) the budget allows it now."""
+        if not self._stale or (not final and self._replaced > REPLACE_SHARE * self._committed_size):
+            return
+        for region in self._regions:
+            if region.stale:
+                self._references.missed = set()
+                size = sum(map(len, region.html))
+                region.html = render_blocks(self._md, self._md.parse(region.text, self._env), self._env, self._sanitize)
+                region.missed, region.stale = self._references.missed, False
+                self._committed_size += sum(map(len, region.html)) - size
+        html = "".join(part for region in self._regions for part in region.html)
+        self._replaced += len(html)
+        self._stale = False
+        ops.append(Op("replace", html))
+        if not final:
             self._tail = ""
             self._tail_preview.forget_tail()

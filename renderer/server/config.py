@@ -105,6 +105,12 @@ class Config:
     max_pending: int = _setting(
         1000, "events a reader may fall behind before it is cut off (it may resume)", minimum=1, metavar="N"
     )
+    write_timeout: float = _setting(
+        30.0,
+        "seconds a reader may take to accept 64 KB before it is cut off (it may resume)",
+        minimum=0.001,
+        metavar="SECONDS",
+    )
     ttl: float = _setting(600.0, "seconds a finished answer stays readable", minimum=0.001, metavar="SECONDS")
     allowed_origin: str = _setting(
         "",

@@ -11,6 +11,13 @@ answer: its last events are retried a bounded number of times
 (``END_RETRIES``), and if the store still refuses them the stream is
 abandoned (``StreamStore.abandon``), so that its readers end it when it
 falls silent instead of waiting on an answer nobody writes.
+
+Engine work stays on the event loop while it is small (the common case: a
+token appended to a short tail).  A call that would re-render more than
+``OFFLOAD_CHARS`` of uncommitted text (a huge paragraph, a long raw-HTML
+line such as ``<b>`` x 10,600, which took 13.9 s inside the loop) runs in
+``ENGINE_EXECUTOR`` instead, so that no answer holds the loop: the thread
+still shares the GIL, but Python hands it back every switch interval (5 ms).
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from ..markdown.stream import DEFAULT_INTERVAL
 from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
@@ -27,6 +36,34 @@ from .parts import PartWriter, Piece, split_think
 from .presence import Presence
 from .sources import SourceError
 from .store.base import StoreError, StreamEnded, StreamNotFound, StreamStore
+
+LOAD_STEP = 100
+"""Live answers per process at which the tail's update interval starts to
+grow: an answer started with ``n`` others live updates its tail every
+``interval * max(1, n / LOAD_STEP)`` seconds (400 answers: 2.5 times a
+second instead of 10), so that previews cost a bounded share of the CPU
+however many answers stream at once; committed text is never re-rendered."""
+
+OFFLOAD_CHARS = 2048
+"""Uncommitted characters above which an engine call runs off the loop."""
+
+ENGINE_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="renderer-engine")
+"""The threads large engine calls run in (per process)."""
+
+_T = TypeVar("_T")
+
+
+async def off_loop(call: Callable[..., _T], *args: object) -> _T:
+    """``call(*args)`` in ``ENGINE_EXECUTOR``; if cancelled meanwhile, it still
+    waits for the call to end (the engine must not be used by two threads)."""
+    future = asyncio.wrap_future(ENGINE_EXECUTOR.submit(call, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
+
 
 __all__ = ["END_RETRIES", "Generations"]
 
@@ -37,6 +74,77 @@ END_RETRIES = 6
 1.6 s, about 3 s in all: a short Redis out-of-memory spell passes)."""
 
 STORE_FAILED = "the stream store refused a write; the answer stopped"
+
+
+class _QuietFlush:
+    """Shows the tail of a source that went quiet, without a timer per token.
+
+    One timer handle per answer, armed by the first feed after a flush and
+    re-armed (to the last feed plus ``interval``) only when it fires too
+    early; when the source has been quiet for ``interval``, a task flushes
+    the engine and publishes, under ``lock`` (which feeds hold too, so ops
+    are published in the order the engine made them).  A failure there is
+    kept in ``error`` and cancels the generation."""
+
+    def __init__(self, generations: Generations, stream_id: str, engine: PartWriter, interval: float) -> None:
+        self._generations = generations
+        self._stream_id = stream_id
+        self._engine = engine
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._owner = asyncio.current_task()
+        self._last = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self.lock = asyncio.Lock()
+        self.error: BaseException | None = None
+
+    def fed(self) -> None:
+        self._last = self._loop.time()
+        if self._handle is None and self._task is None and self._interval and not self._stopped:
+            self._handle = self._loop.call_at(self._last + self._interval, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        if self._stopped:
+            return
+        due = self._last + self._interval
+        if self._loop.time() < due:
+            self._handle = self._loop.call_at(due, self._fire)
+            return
+        self._task = self._loop.create_task(self._flush(), name=f"quiet flush {self._stream_id}")
+
+    async def _flush(self) -> None:
+        engine = self._engine
+        try:
+            async with self.lock:
+                flushed = engine.flush() if engine.backlog() <= OFFLOAD_CHARS else await off_loop(engine.flush)
+                await self._generations._publish(self._stream_id, flushed)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            self.error = error
+            if self._owner is not None:
+                self._owner.cancel()
+        finally:
+            self._task = None
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    async def stop(self) -> None:
+        """No more flushes; waits for one in progress (it uses the engine)."""
+        self._stopped = True
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 class Generations:
@@ -139,48 +247,52 @@ class Generations:
         notice: str | None = None,
         on_end: Callable[[str, PartWriter, str], Awaitable[None] | None] | None = None,
     ) -> None:
-        engine = PartWriter(interval=self._interval, sanitizer=self._sanitizer)
+        interval = self._interval * max(1.0, len(self._tasks) / LOAD_STEP)
+        engine = PartWriter(interval=interval, sanitizer=self._sanitizer)
         reason: str | None = None
         message: str | None = None
-        pending: asyncio.Future[Piece] | None = None
+        quiet = _QuietFlush(self, stream_id, engine, interval)
         try:
             if notice:
                 await self._publish(stream_id, engine.open("notice", notice))
-            while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(anext(source))
-                # A source that goes quiet still gets its tail shown.
-                done, _ = await asyncio.wait({pending}, timeout=self._interval or None)
-                if not done:
-                    await self._publish(stream_id, engine.flush())
-                    continue
-                chunk_future, pending = pending, None
-                try:
-                    chunk = chunk_future.result()
-                except StopAsyncIteration:
-                    break
-                await self._publish(stream_id, engine.feed(chunk))
+            async for chunk in source:
+                async with quiet.lock:  # a quiet flush publishes whole, before or after
+                    fed = (
+                        engine.feed(chunk)
+                        if engine.backlog(chunk) <= OFFLOAD_CHARS
+                        else await off_loop(engine.feed, chunk)
+                    )
+                    await self._publish(stream_id, fed)
+                quiet.fed()
+            quiet.raise_error()
         except asyncio.CancelledError:
-            reason, message = self._stop_reasons.get(stream_id, ("cancelled", None))
-        except SourceError as error:
-            reason, message = "error", str(error)
+            if isinstance(quiet.error, StreamNotFound):
+                logger.warning("stream %s is gone from the store (expired, or the store lost it)", stream_id)
+                return
+            if quiet.error is None:
+                reason, message = self._stop_reasons.get(stream_id, ("cancelled", None))
+            else:
+                reason, message = self._reason(stream_id, quiet.error)
         except StreamNotFound:
             logger.warning("stream %s is gone from the store (expired, or the store lost it)", stream_id)
             return
-        except StoreError as error:  # unreachable, out of memory: end it (bounded retries)
-            logger.warning("stream %s: the store refused a write: %s", stream_id, error)
-            reason, message = "error", STORE_FAILED
-        except Exception:
-            logger.exception("generation of %s failed", stream_id)
-            reason, message = "error", "the answer could not be generated"
+        except Exception as error:
+            reason, message = self._reason(stream_id, error)
         finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
+            await quiet.stop()
             with contextlib.suppress(Exception):
                 await source.aclose()  # type: ignore[attr-defined]
         await self._finish(stream_id, engine, reason, message, on_end)
+
+    def _reason(self, stream_id: str, error: BaseException) -> tuple[str, str | None]:
+        """The ``done`` reason and error message for what ended a generation."""
+        if isinstance(error, SourceError):
+            return "error", str(error)
+        if isinstance(error, StoreError):  # unreachable, out of memory: end it (bounded retries)
+            logger.warning("stream %s: the store refused a write: %s", stream_id, error)
+            return "error", STORE_FAILED
+        logger.error("generation of %s failed", stream_id, exc_info=error)
+        return "error", "the answer could not be generated"
 
     async def _finish(
         self,
@@ -193,7 +305,11 @@ class Generations:
         """Commit what was generated, tell ``on_end``, then end the stream:
         whoever sees ``done`` finds the answer already kept (a follow-up
         sent at once builds its history from it)."""
-        events = engine.end(reason, message)
+        events = (
+            engine.end(reason, message)
+            if engine.backlog() <= OFFLOAD_CHARS
+            else await off_loop(engine.end, reason, message)
+        )
         ended = str(json.loads(events[-1][1])["reason"])
         if not await self._publish_last(stream_id, events[:-1]):
             return

@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from tornado import iostream, web, websocket
@@ -53,6 +53,11 @@ logger = logging.getLogger(__name__)
 STREAM_ID = r"([A-Za-z0-9_-]{1,64})"
 MAX_POLL_WAIT = 30.0
 MAX_BATCH = 256
+WRITE_BYTES = 64 * 1024
+"""Bytes a reader's connection may hold unsent: past that the next write
+waits for the flush, and a flush not done in ``Config.write_timeout`` cuts
+the reader off (it may resume).  A reader that does not read costs at most
+this (plus one event and the kernel's socket buffers), not the answer."""
 """Events written with one flush when a reader has many waiting (a replay)."""
 
 
@@ -290,7 +295,7 @@ class FollowMixin(JSONHandler):
             while True:
                 events = subscription.take_ready(MAX_BATCH)
                 if events:
-                    self.write(b"".join(map(frame, events)))
+                    await self._write_bounded(map(frame, events))
                     state.metrics.events_sent += len(events)
                 elif subscription.finished:
                     break
@@ -302,13 +307,42 @@ class FollowMixin(JSONHandler):
                         self.write(heartbeat)
                     else:
                         continue
-                await self.flush()
+                await self._flush_bounded()
         except (iostream.StreamClosedError, SlowReader):
             pass
         finally:
             subscription.close()
             state.metrics.readers -= 1
             state.presence.leave(stream_id)
+
+    async def _write_bounded(self, frames: Iterable[bytes]) -> None:
+        """Write ``frames``, flushing each time ``WRITE_BYTES`` are unsent."""
+        batch: list[bytes] = []
+        size = 0
+        for data in frames:
+            batch.append(data)
+            size += len(data)
+            if size >= WRITE_BYTES:
+                self.write(b"".join(batch))
+                batch, size = [], 0
+                await self._flush_bounded()
+        if batch:
+            self.write(b"".join(batch))
+
+    async def _flush_bounded(self) -> None:
+        """Flush; a reader that does not take it within ``write_timeout`` is cut off.
+
+        Usually the socket takes the bytes at once and the flush is already
+        done: no timer then (one per event batch would cost as much as the write)."""
+        flushed = self.flush()
+        if flushed.done():
+            await flushed
+            return
+        timer = asyncio.get_running_loop().call_later(self.state.config.write_timeout, self._cut_off)
+        try:
+            await flushed  # the cut-off closes the stream, which fails this flush
+        finally:
+            timer.cancel()
 
     def _cut_off(self) -> None:
         self.state.metrics.cut_off += 1

@@ -323,6 +323,19 @@ class PartWriter:
             self.usage = piece
         return []
 
+    def backlog(self, piece: Piece | None = None) -> int:
+        """Characters the next call re-renders (with ``piece``: ``feed(piece)``
+        would, 0 if it would only buffer it)."""
+        engine = self._engine
+        if engine is None:
+            return 0
+        if piece is None:
+            return engine.backlog
+        if not engine.due():
+            return 0
+        text = piece if isinstance(piece, str) else getattr(piece, "text", getattr(piece, "arguments", ""))
+        return engine.backlog + len(text)
+
     def flush(self) -> list[Event]:
         """The open part's tail brought up to date (a source went quiet)."""
         return [] if self._engine is None else self._ops(self._engine.flush())

@@ -108,9 +108,15 @@ def last_user_message(messages: Sequence[Message]) -> str:
 
 
 async def _paced(text: str, delay: float) -> AsyncIterator[str]:
-    for token in tokens(text):
+    """The tokens at a model's pace: token ``i`` is due ``i * delay`` after the
+    first, whatever the time the reader took (a model does not wait for the
+    server: its tokens queue up in the socket), so a busy event loop does
+    not slow the model down, it only delays the tokens."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n, token in enumerate(tokens(text), 1):
         yield token
-        await asyncio.sleep(delay)  # 0 still yields to the event loop
+        await asyncio.sleep(max(0.0, start + n * delay - loop.time()))  # 0 still yields to the event loop
 
 
 async def echo(messages: Sequence[Message], *, delay: float = DEFAULT_TOKEN_DELAY) -> AsyncIterator[str]:

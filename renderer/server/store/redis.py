@@ -55,6 +55,7 @@ other than its ``done`` gives its subscriptions an ``error`` and then a
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import functools
 import json
@@ -343,6 +344,51 @@ class RedisSubscription(MemorySubscription):
             on_empty()
 
 
+REPLAY_CACHE_BYTES = 64 * 1024 * 1024
+"""Characters of logged events a process keeps for replays (all streams)."""
+REPLAY_CACHE_STREAMS = 1024
+"""Streams whose logs a process keeps for replays."""
+
+
+class _Replay:
+    """What this process has read of one stream's log: its id'd events (a
+    commit as its block) up to entry ``upto``.  Entries never change once
+    written, so the copy stays right; readers of the stream share it."""
+
+    __slots__ = ("events", "keys", "lock", "size", "upto")
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.keys: list[tuple[int, int]] = []
+        self.upto = ""
+        self.size = 0
+        self.lock = asyncio.Lock()
+
+    def extend(self, entries: list[Entry], upto: str) -> int:
+        """Add the entries read after ``upto``; returns the characters added."""
+        added = 0
+        for entry_id, fields in entries:
+            kind = fields.get("e", "")
+            if kind == "commit":
+                event = Event("block", fields.get("b", ""), entry_id)
+            elif kind in ID_EVENTS:
+                event = Event(kind, fields.get("d", ""), entry_id)
+            else:
+                continue
+            self.events.append(event)
+            self.keys.append(parse_id(entry_id))
+            added += len(event.data)
+        self.upto = upto
+        self.size += added
+        return added
+
+    def after(self, after: str | None, upto: str) -> list[Event]:
+        """The events after ``after`` up to ``upto``."""
+        start = bisect.bisect_right(self.keys, parse_id(after)) if after else 0
+        end = bisect.bisect_right(self.keys, parse_id(upto))
+        return self.events[start:end]
+
+
 class RedisStore(StreamStore):
     """Streams in Redis (``redis://HOST:PORT/DB``), shared between processes.
 
@@ -398,6 +444,8 @@ class RedisStore(StreamStore):
         self._background: set[asyncio.Task[None]] = set()
         self._policy_checked = False
         self._followers: dict[str, _Follower] = {}
+        self._replays: dict[str, _Replay] = {}  # LRU order: least recently used first
+        self._replay_bytes = 0
         self._cancel_callbacks: dict[str, list[Callable[[], None]]] = {}
         self._lease_task: asyncio.Task[None] | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -423,18 +471,33 @@ class RedisStore(StreamStore):
         return _Meta(fields)
 
     async def _log(self, stream_id: str, after: str | None, upto: str) -> list[Event]:
-        """The id'd events after ``after`` up to entry ``upto``; a commit as its block."""
+        """The id'd events after ``after`` up to entry ``upto``; a commit as its block.
+
+        From the process's replay cache (``_Replay``): the readers of an
+        answer in this process share one copy of its log, and Redis is asked
+        only for the entries no reader here has read yet (one ``XRANGE`` for
+        a crowd arriving at once, not one whole log per reader)."""
         if parse_id(upto) <= parse_id(after):
             return []
-        start = "-" if after is None or after == "" else f"({after}"
-        events = []
-        for entry_id, fields in _entries(await self._redis.xrange(self._keys(stream_id)[0], start, upto)):
-            kind = fields.get("e", "")
-            if kind == "commit":
-                events.append(Event("block", fields.get("b", ""), entry_id))
-            elif kind in ID_EVENTS:
-                events.append(Event(kind, fields.get("d", ""), entry_id))
-        return events
+        cached = self._replays.pop(stream_id, None) or _Replay()
+        self._replays[stream_id] = cached  # most recently used last
+        async with cached.lock:
+            if parse_id(cached.upto) < parse_id(upto):
+                start = "-" if not cached.upto else f"({cached.upto}"
+                entries = _entries(await self._redis.xrange(self._keys(stream_id)[0], start, upto))
+                added = cached.extend(entries, upto)
+                if self._replays.get(stream_id) is cached:  # not evicted meanwhile
+                    self._replay_bytes += added
+                    self._evict_replays(keep=stream_id)
+        return cached.after(after, upto)
+
+    def _evict_replays(self, keep: str) -> None:
+        """Drop the least recently used replays past ``REPLAY_CACHE_BYTES``/``_STREAMS``."""
+        for stream_id in list(self._replays):
+            if self._replay_bytes <= REPLAY_CACHE_BYTES and len(self._replays) <= REPLAY_CACHE_STREAMS:
+                return
+            if stream_id != keep:
+                self._replay_bytes -= self._replays.pop(stream_id).size
 
     # --- the contract ---------------------------------------------------------
 
