@@ -17,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import resource
-import socket
 import sys
 from collections.abc import AsyncIterator
 
-import uvicorn
+from _uvicorn import listening_socket, serve
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -47,35 +45,15 @@ def make_app(answers: dict[str, list[str]], delay: float) -> Starlette:
     return Starlette(routes=[Route("/chat", chat, methods=["POST"])])
 
 
-async def serve(sock: socket.socket, app: Starlette, announce: bool) -> None:
-    config = uvicorn.Config(app, loop="asyncio", http="h11", lifespan="off", access_log=False, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):  # up to 5 s to start
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if not server.started:
-        raise SystemExit("uvicorn did not start")
-    if announce:
-        print("READY", sock.getsockname()[1], flush=True)
-    await task
-
-
 def main() -> None:
     delay, workers = float(sys.argv[1]), int(sys.argv[2])
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     answers = {"".join(tokens): tokens for tokens in json.load(sys.stdin)}
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)
+    sock = listening_socket()
     for _ in range(workers - 1):
         if os.fork() == 0:
-            asyncio.run(serve(sock, make_app(answers, delay), announce=False))
+            asyncio.run(serve(make_app(answers, delay), sock, announce=False))
             return
-    asyncio.run(serve(sock, make_app(answers, delay), announce=True))
+    asyncio.run(serve(make_app(answers, delay), sock))
 
 
 if __name__ == "__main__":

@@ -23,18 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
-import socket
 import sys
 from collections.abc import AsyncIterator
 
-import uvicorn
+from _uvicorn import listening_socket, serve
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
-
-BACKLOG = 2048  # uvicorn's default
 
 
 def make_app(events: list[tuple[str, str, str]]) -> Starlette:
@@ -49,31 +45,9 @@ def make_app(events: list[tuple[str, str, str]]) -> Starlette:
 
 
 async def main() -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    sock = listening_socket()
     events = [tuple(item) for item in json.load(sys.stdin)]
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(BACKLOG)
-    config = uvicorn.Config(
-        make_app(events),  # type: ignore[arg-type]
-        loop="asyncio",
-        http="h11",
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    for _ in range(500):  # up to 5 s to start
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if not server.started:
-        raise SystemExit("uvicorn did not start")
-    print("READY", sock.getsockname()[1], flush=True)
-    await task
+    await serve(make_app(events), sock)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -611,7 +611,9 @@ def test_a_math_heavy_answer_is_drawn_as_native_mathml_with_nothing_outside_the_
     n = chat.ask(MATH_ANSWER)
     # About 860 tokens: a longer bound than one answer's usual.
     chat.wait(
-        "(n) => { const a = document.querySelectorAll('article.answer')[n - 1]; return a.dataset.state !== 'generating' && a.dataset.state; }",
+        # A final state: before "generating" the answer is "connecting" (not done either).
+        "(n) => { const s = document.querySelectorAll('article.answer')[n - 1].dataset.state;"
+        " return ['done', 'cancelled', 'error'].includes(s) && s; }",
         n,
         timeout=6 * TIMEOUT,
     )
