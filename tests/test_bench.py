@@ -202,6 +202,7 @@ def test_looplag_smoke_prints_the_lag_of_each_side_and_the_ratio() -> None:
     number(r"^<b> x 1,000 +worst lag on the loop / in a thread: " + NUMBER + "x$", output)
 
 
+@pytest.mark.slow  # two servers and a client for seconds
 def test_capacity_smoke_prints_cpu_and_stretch_for_each_side_and_the_ratio() -> None:
     pytest.importorskip("sse_starlette", reason="bench/capacity.py's relay needs sse-starlette and uvicorn")
     pytest.importorskip("uvicorn")

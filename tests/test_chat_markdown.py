@@ -58,6 +58,7 @@ def cut_randomly(text: str, rng: random.Random) -> list[str]:
     return [text[start:end] for start, end in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
+@pytest.mark.slow  # thousands of items, streamed: about 20 s
 @settings(max_examples=25, deadline=None)
 @given(
     count=st.integers(min_value=1, max_value=2000),
