@@ -75,7 +75,8 @@ _WORD_END = re.compile(r"[^\W_]")
 # Lines around the paragraph being typed.
 _BLANK = re.compile(r"[ \t>]*\Z")
 _HEADING = re.compile(r"[ \t>]*#{1,6}(?:[ \t]|\Z)")
-_FENCE = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(?:```|~~~)")
+FENCE_OPENING = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(?:```|~~~)")
+"""A line that opens a fence (possibly in a quote or list item), as ``match``es it."""
 _BREAK = re.compile(r"[ \t>]*(?:(?:[-*_][ \t]*){3,}|=+[ \t]*|-+[ \t]*)\Z")
 _ITEM = re.compile(r"[ \t>]*(?:[-+*]|\d{1,9}[.)])(?:[ \t]+|\Z)")
 _QUOTE = re.compile(r"[ \t>]*")
@@ -399,7 +400,7 @@ def last_paragraph(source: str) -> Paragraph | None:
         line = source[line_start:line_end]
         if _BLANK.match(line) or "|" in line:
             break
-        if _FENCE.match(line) or (not first and (_HEADING.match(line) or _BREAK.match(line))):
+        if FENCE_OPENING.match(line) or (not first and (_HEADING.match(line) or _BREAK.match(line))):
             break
         heading = _HEADING_MARK.match(line) if first else None
         item = _ITEM.match(line)
@@ -437,7 +438,7 @@ def _inside_fence(source: str, end: int) -> bool:
     while start < end:
         stop = source.find("\n", start, end)
         stop = end if stop < 0 else stop
-        if _FENCE.match(source, start, stop):
+        if FENCE_OPENING.match(source, start, stop):
             count += 1
         start = stop + 1
     return count % 2 == 1

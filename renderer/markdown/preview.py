@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..sanitizer.clean import escape_text
-from .complete import Completer
+from .complete import FENCE_OPENING, Completer
 from .holdback import hold_back
 from .ops import split_open
 from .render import default_parser
@@ -47,9 +47,6 @@ _AMBIGUOUS_LINE = re.compile(r"[ \t]*(?:[-+*=_#`~|:>]|\d{1,9}[.)]?|[ \t])*")
 # A line that may start a link reference definition (possibly inside a
 # quote or list item).
 _DEFINITION_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)?\[")
-# A fence opening (possibly in a quote or list item): its info string is
-# still arriving, and without its newline it reads as inline code.
-_FENCE_START = re.compile(r"[ \t>]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*(?:`{3,}|~{3,})")
 # Text that cannot start, end or change any Markdown construct mid-line
 # (no linkify, no typographer: letters, digits, spaces and plain punctuation).
 # (No ";": it can complete an entity; no "<": letters can complete a tag.)
@@ -66,7 +63,8 @@ _BLOCK_TAG_NEWLINE = re.compile(
 def hold_partial_line(pending: str, partial_start: int) -> bool:
     """Whether the preview should leave out the incomplete last line."""
     partial = pending[partial_start:]
-    if _AMBIGUOUS_LINE.fullmatch(partial) or _FENCE_START.match(partial):
+    # A fence opening's info string is still arriving (without its newline it reads as inline code).
+    if _AMBIGUOUS_LINE.fullmatch(partial) or FENCE_OPENING.match(partial):
         return True
     blank = pending.rfind("\n\n", 0, partial_start)
     run_start = blank + 2 if blank >= 0 else 0
