@@ -96,6 +96,19 @@ def test_a_stream_that_ends_stops_its_reader(redis_stores: Stores) -> None:
     redis_stores.run(test)
 
 
+def count_xranges(store: RedisStore) -> list[tuple[str, str]]:
+    """The (start, end) of every XRANGE ``store`` sends from now on."""
+    ranges: list[tuple[str, str]] = []
+    xrange = store._redis.xrange
+
+    async def counting(key: str, start: str, end: str) -> object:
+        ranges.append((start, end))
+        return await xrange(key, start, end)
+
+    store._redis.xrange = counting  # type: ignore[method-assign,assignment]  # a spy on the client
+    return ranges
+
+
 def test_the_readers_of_a_finished_answer_share_one_replay_from_redis(redis_stores: Stores) -> None:
     async def test() -> None:
         writer, readers = redis_stores.make(), redis_stores.make()
@@ -103,14 +116,7 @@ def test_the_readers_of_a_finished_answer_share_one_replay_from_redis(redis_stor
         for kind, html in OPS:
             await writer.publish(sid, kind, html)
         await writer.publish(sid, "done", DONE)
-        ranges: list[tuple[str, str]] = []
-        xrange = readers._redis.xrange
-
-        async def counting(key: str, start: str, end: str) -> object:
-            ranges.append((start, end))
-            return await xrange(key, start, end)
-
-        readers._redis.xrange = counting
+        ranges = count_xranges(readers)
         replays = await asyncio.gather(*(readers.subscribe(sid) for _ in range(50)))
         for replay in replays:
             assert assemble(as_dicts(await drain(replay))) == EXPECTED
@@ -131,14 +137,7 @@ def test_a_live_answer_replay_reads_from_redis_only_what_is_new(redis_stores: St
         half = len(OPS) // 2
         for kind, html in OPS[:half]:
             await writer.publish(sid, kind, html)
-        ranges: list[tuple[str, str]] = []
-        xrange = readers._redis.xrange
-
-        async def counting(key: str, start: str, end: str) -> object:
-            ranges.append((start, end))
-            return await xrange(key, start, end)
-
-        readers._redis.xrange = counting
+        ranges = count_xranges(readers)
         first = await readers.subscribe(sid)
         for kind, html in OPS[half:]:
             await writer.publish(sid, kind, html)
