@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from redis_server import RedisServer
 from serve_process import Served
-from server_fixtures import TIMEOUT, ControlledSource, ServerThread, fetch, read_sse, run
+from server_fixtures import TIMEOUT, ControlledSource, ServerThread, SSERead, fetch, read_sse, run
 
 from renderer.server.config import Config
 from renderer.server.generation import STORE_FAILED
@@ -115,6 +115,14 @@ async def start(server: ServerThread, source: str = "gated") -> str:
     return str(json.loads(response.body)["id"])
 
 
+async def start_with_a_reader(server: ServerThread) -> tuple[str, asyncio.Future[SSERead]]:
+    """A gated answer and its SSE reader, once the reader is connected."""
+    stream_id = await start(server)
+    reader = asyncio.ensure_future(read_sse(server.port, f"/api/streams/{stream_id}/events", timeout=3 * TIMEOUT))
+    await server.until(lambda: server.state.metrics.readers == 1, "the reader to connect")
+    return stream_id, reader
+
+
 async def until_logged(caplog: pytest.LogCaptureFixture, text: str) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 2 * TIMEOUT
@@ -140,9 +148,7 @@ def test_a_maxmemory_spell_mid_answer_ends_it_with_error_then_done_and_leaves_no
     server, gate, redis = faulty
 
     async def test() -> None:
-        stream_id = await start(server)
-        reader = asyncio.ensure_future(read_sse(server.port, f"/api/streams/{stream_id}/events", timeout=3 * TIMEOUT))
-        await server.until(lambda: server.state.metrics.readers == 1, "the reader to connect")
+        _, reader = await start_with_a_reader(server)
         redis.config_set("maxmemory", 1)  # everything that writes is refused: OOM
         await server.acall(gate.release_all)
         await until_logged(caplog, "refused its last events")
@@ -167,9 +173,7 @@ def test_a_spell_that_outlasts_the_retries_abandons_the_answer_and_readers_still
     server, gate, redis = faulty
 
     async def test() -> None:
-        stream_id = await start(server)
-        reader = asyncio.ensure_future(read_sse(server.port, f"/api/streams/{stream_id}/events", timeout=3 * TIMEOUT))
-        await server.until(lambda: server.state.metrics.readers == 1, "the reader to connect")
+        stream_id, reader = await start_with_a_reader(server)
         redis.config_set("maxmemory", 1)
         await server.acall(gate.release_all)
         await until_logged(caplog, "abandoning it to its readers")
@@ -211,9 +215,7 @@ def test_an_answer_whose_keys_vanish_ends_its_readers_with_error_then_done(
     server, gate, redis = faulty
 
     async def test() -> None:
-        stream_id = await start(server)
-        reader = asyncio.ensure_future(read_sse(server.port, f"/api/streams/{stream_id}/events", timeout=3 * TIMEOUT))
-        await server.until(lambda: server.state.metrics.readers == 1, "the reader to connect")
+        stream_id, reader = await start_with_a_reader(server)
         redis.delete(*(f"renderer:{stream_id}:{key}" for key in ("events", "meta", "lease")))  # as eviction would
         message, reason = ends_with_error_then_done((await reader).events)
         assert message == "the stream store lost this answer" and reason == "error"
