@@ -14,6 +14,10 @@ What the output promises, whichever backend:
   fragments can be concatenated without one changing what another means;
 - a fixed point: ``sanitize(sanitize(x)) == sanitize(x)``.
 
+HTML already in the policy's terms (most of what the Markdown renderer
+writes) is recognized by a linear scan and kept as it is (``verify``);
+only the rest goes through a backend.
+
 ``check_allowlist`` re-checks any HTML against a policy with a different
 parser (the standard library's), for tests and for code that assembles
 sanitized pieces.
@@ -38,6 +42,7 @@ from bleach.sanitizer import (  # type: ignore[import-untyped]
 )
 
 from .urls import is_allowed_url, unescape_attribute
+from .verify import already_clean
 
 __all__ = [
     "ALLOWED_ATTRIBUTES",
@@ -343,6 +348,8 @@ class Sanitizer:
 
     def clean(self, html: str) -> Cleaned:
         """Sanitize html and say what was removed."""
+        if already_clean(html, self.policy):
+            return Cleaned(html, [])  # markdown-it's own output, mostly: nothing to take out
         text = _SURROGATES.sub("\ufffd", html)
         try:
             result = self.clean_once(text)
