@@ -158,7 +158,9 @@ class MarkdownStream:
     order they converge to exactly ``render_markdown`` of the whole text.
 
     The tail is re-rendered at most every ``interval`` seconds of ``clock``
-    (less often for a tail over ``PREVIEW_BUDGET`` characters); chunks fed
+    (less often for a tail over ``PREVIEW_BUDGET`` characters; ``interval``
+    may be a function, asked at each feed: a server paces its answers by the
+    load, ``renderer.server.pacing``); chunks fed
     in between are only buffered (``feed`` returns ``[]``), and a caller whose
     source goes quiet calls ``flush`` to show what it has.  ``interval=0``
     renders at every feed.  ``sanitizer`` (default: the bleach policy) is
@@ -169,14 +171,14 @@ class MarkdownStream:
     def __init__(
         self,
         *,
-        interval: float = DEFAULT_INTERVAL,
+        interval: float | Callable[[], float] = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         parser: MarkdownIt | None = None,
         sanitizer: Callable[[str], str] | None = None,
     ) -> None:
         self._md = parser or default_parser()
         self._sanitize = sanitizer or DEFAULT_SANITIZER
-        self._interval = interval
+        self._interval = interval if callable(interval) else lambda: interval
         self._clock = clock
         self._last_flush = -math.inf
         self._pending = ""
@@ -223,8 +225,8 @@ class MarkdownStream:
         """How long after a flush the next one waits: longer for a large tail
         (an open code block is cheap to update, whatever its size)."""
         if self._fence is not None:
-            return self._interval
-        return self._interval * max(1.0, (len(self._pending) + self._incoming_size) / PREVIEW_BUDGET)
+            return self._interval()
+        return self._interval() * max(1.0, (len(self._pending) + self._incoming_size) / PREVIEW_BUDGET)
 
     def _take_incoming(self) -> None:
         """Move buffered chunks into the pending text (joined once per flush:

@@ -12,6 +12,9 @@ answer: its last events are retried a bounded number of times
 abandoned (``StreamStore.abandon``), so that its readers end it when it
 falls silent instead of waiting on an answer nobody writes.
 
+How often a tail is re-rendered depends on the load (``pacing``): the
+previews of all live answers share a fixed budget of CPU.
+
 Engine work stays on the event loop while it is small (the common case: a
 token appended to a short tail).  A call that would re-render more than
 ``OFFLOAD_CHARS`` of uncommitted text (a huge paragraph, a long raw-HTML
@@ -32,17 +35,11 @@ from typing import TypeVar
 
 from ..markdown.stream import DEFAULT_INTERVAL
 from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
+from .pacing import Pacer
 from .parts import PartWriter, Piece, split_think
 from .presence import Presence
 from .sources import SourceError
 from .store.base import StoreError, StreamEnded, StreamNotFound, StreamStore
-
-LOAD_STEP = 100
-"""Live answers per process at which the tail's update interval starts to
-grow: an answer started with ``n`` others live updates its tail every
-``interval * max(1, n / LOAD_STEP)`` seconds (400 answers: 2.5 times a
-second instead of 10), so that previews cost a bounded share of the CPU
-however many answers stream at once; committed text is never re-rendered."""
 
 OFFLOAD_CHARS = 2048
 """Uncommitted characters above which an engine call runs off the loop."""
@@ -86,11 +83,11 @@ class _QuietFlush:
     are published in the order the engine made them).  A failure there is
     kept in ``error`` and cancels the generation."""
 
-    def __init__(self, generations: Generations, stream_id: str, engine: PartWriter, interval: float) -> None:
+    def __init__(self, generations: Generations, stream_id: str, engine: PartWriter) -> None:
         self._generations = generations
         self._stream_id = stream_id
         self._engine = engine
-        self._interval = interval
+        self._pacer = generations.pacer
         self._loop = asyncio.get_running_loop()
         self._owner = asyncio.current_task()
         self._last = 0.0
@@ -102,14 +99,14 @@ class _QuietFlush:
 
     def fed(self) -> None:
         self._last = self._loop.time()
-        if self._handle is None and self._task is None and self._interval and not self._stopped:
-            self._handle = self._loop.call_at(self._last + self._interval, self._fire)
+        if self._handle is None and self._task is None and not self._stopped and (interval := self._pacer.interval()):
+            self._handle = self._loop.call_at(self._last + interval, self._fire)
 
     def _fire(self) -> None:
         self._handle = None
         if self._stopped:
             return
-        due = self._last + self._interval
+        due = self._last + self._pacer.interval()
         if self._loop.time() < due:
             self._handle = self._loop.call_at(due, self._fire)
             return
@@ -119,7 +116,11 @@ class _QuietFlush:
         engine = self._engine
         try:
             async with self.lock:
-                flushed = engine.flush() if engine.backlog() <= OFFLOAD_CHARS else await off_loop(engine.flush)
+                flushed = (
+                    self._pacer.timed(engine.flush)
+                    if engine.backlog() <= OFFLOAD_CHARS
+                    else await off_loop(engine.flush)
+                )
                 await self._generations._publish(self._stream_id, flushed)
         except asyncio.CancelledError:
             raise
@@ -159,7 +160,8 @@ class Generations:
         presence: Presence | None = None,
     ) -> None:
         self._store = store
-        self._interval = interval
+        self.pacer = Pacer(interval)
+        """How often the answers' tails are re-rendered."""
         self._sanitizer = sanitizer
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._owners: dict[str, str] = {}
@@ -201,6 +203,7 @@ class Generations:
         task = asyncio.create_task(self._run(stream_id, source, notice, on_end), name=f"generate {stream_id}")
         self._tasks[stream_id] = task
         self._owners[stream_id] = client
+        self.pacer.started()
         task.add_done_callback(lambda done: self._forget(stream_id, done))
         self._store.on_cancel(stream_id, lambda: self.stop(stream_id, "cancelled"))
         if self._presence is not None:
@@ -217,7 +220,8 @@ class Generations:
             logger.error("generation of %s died", stream_id, exc_info=task.exception())
         if self._presence is not None:
             self._presence.unwatch(stream_id)
-        self._tasks.pop(stream_id, None)
+        if self._tasks.pop(stream_id, None) is not None:
+            self.pacer.ended()
         self._owners.pop(stream_id, None)
         self._stop_reasons.pop(stream_id, None)
 
@@ -247,22 +251,24 @@ class Generations:
         notice: str | None = None,
         on_end: Callable[[str, PartWriter, str], Awaitable[None] | None] | None = None,
     ) -> None:
-        interval = self._interval * max(1.0, len(self._tasks) / LOAD_STEP)
-        engine = PartWriter(interval=interval, sanitizer=self._sanitizer)
+        engine = PartWriter(interval=self.pacer.interval, sanitizer=self._sanitizer)
         reason: str | None = None
         message: str | None = None
-        quiet = _QuietFlush(self, stream_id, engine, interval)
+        quiet = _QuietFlush(self, stream_id, engine)
         try:
             if notice:
                 await self._publish(stream_id, engine.open("notice", notice))
             async for chunk in source:
                 async with quiet.lock:  # a quiet flush publishes whole, before or after
-                    fed = (
-                        engine.feed(chunk)
-                        if engine.backlog(chunk) <= OFFLOAD_CHARS
-                        else await off_loop(engine.feed, chunk)
-                    )
-                    await self._publish(stream_id, fed)
+                    backlog = engine.backlog(chunk)  # 0: the chunk is only buffered
+                    if not backlog:
+                        fed = engine.feed(chunk)
+                    elif backlog <= OFFLOAD_CHARS:
+                        fed = self.pacer.timed(engine.feed, chunk)
+                    else:
+                        fed = await off_loop(engine.feed, chunk)
+                    if fed:
+                        await self._publish(stream_id, fed)
                 quiet.fed()
             quiet.raise_error()
         except asyncio.CancelledError:

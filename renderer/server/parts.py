@@ -242,7 +242,7 @@ class PartWriter:
     def __init__(
         self,
         *,
-        interval: float = DEFAULT_INTERVAL,
+        interval: float | Callable[[], float] = DEFAULT_INTERVAL,
         sanitizer: Sanitizer = DEFAULT_SANITIZER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
