@@ -414,19 +414,26 @@ def test_feeds_within_the_interval_are_buffered_until_flush() -> None:
     clock.now += 0.05
     assert stream.feed(" world") == []
     clock.now += 0.04
-    assert stream.feed("\n\nNext") == []
+    assert stream.feed("\nmore") == []
     forced = stream.flush()
-    assert forced[0].kind == "block"
+    assert [op.kind for op in forced] == ["append"]
     for op in forced:
         document.apply(op)
-    assert document.committed == '<p dir="auto">Hello world</p>\n'
+    assert document.committed == ""
     assert stream.flush() == []
+    committed = stream.feed("\n\nNext")  # a blank line commits what it ends at once
+    assert committed[0].kind == "block"
+    for op in committed:
+        document.apply(op)
+    assert document.committed == '<p dir="auto">Hello world\nmore</p>\n'
+    assert document.tail == '<p dir="auto">Next</p>'
+    assert stream.feed(" one") == []
     clock.now += 0.2
     later = stream.feed(" para")
     assert later != []
     for op in later + stream.close():
         document.apply(op)
-    assert document.html == render_markdown("Hello world\n\nNext para")
+    assert document.html == render_markdown("Hello world\nmore\n\nNext one para")
 
 
 def test_a_feed_after_the_interval_renders_without_flush() -> None:

@@ -184,6 +184,8 @@ class MarkdownStream:
         self._pending = ""
         self._incoming: list[str] = []
         self._incoming_size = 0
+        self._last_char = ""
+        """The last character fed (a blank line may be completed across chunks)."""
         self._carriage_return = False
         self._scanned = 0
         self._fence: _OpenFence | None = None
@@ -206,20 +208,32 @@ class MarkdownStream:
             raise RuntimeError("feed() after close()")
         if self._carriage_return or "\r" in chunk or "\0" in chunk:
             chunk = self._normalize(chunk)
+        ends_block = self._ends_block(chunk)
         self._incoming.append(chunk)
         self._incoming_size += len(chunk)
-        if not self.due():
-            return []
-        return self.flush()
+        self._last_char = chunk[-1:] or self._last_char
+        if self._clock() - self._last_flush >= self._wait():
+            return self.flush()
+        if ends_block:
+            ops = self._commit_final()
+            return ops + self._update_tail() if ops else ops
+        return []
 
     @property
     def backlog(self) -> int:
         """Characters not committed yet: what the next flush re-renders."""
         return len(self._pending) + self._incoming_size
 
-    def due(self) -> bool:
-        """Whether the next ``feed`` renders (else it only buffers)."""
-        return self._clock() - self._last_flush >= self._wait()
+    def due(self, chunk: str = "") -> bool:
+        """Whether feeding ``chunk`` may render (else it is only buffered)."""
+        return self._clock() - self._last_flush >= self._wait() or self._ends_block(chunk)
+
+    def _ends_block(self, chunk: str) -> bool:
+        """Whether ``chunk`` completes a blank line: what precedes it is
+        committed now, whatever the interval, so that committing an answer
+        is spread over its blocks rather than left to its end (when many
+        answers end together, that would be one burst of work)."""
+        return "\n" in chunk and "\n\n" in self._last_char + chunk
 
     def _wait(self) -> float:
         """How long after a flush the next one waits: longer for a large tail
@@ -238,13 +252,21 @@ class MarkdownStream:
 
     def flush(self) -> list[Op]:
         """Commit what is final and bring the tail up to date now."""
-        self._last_flush = self._clock()
+        return self._commit_final() + self._update_tail()
+
+    def _commit_final(self) -> list[Op]:
+        """Take the buffered text and commit the blocks now final."""
         self._take_incoming()
         ops: list[Op] = []
         while self._advance(ops):
             pass
+        return ops
+
+    def _update_tail(self) -> list[Op]:
+        """Re-render the tail; the ops that bring the client's up to date."""
+        self._last_flush = self._clock()
         tail = self._preview()
-        ops += diff_tail(self._tail, tail)
+        ops = diff_tail(self._tail, tail)
         self._tail = tail
         return ops
 

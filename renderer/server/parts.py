@@ -331,10 +331,8 @@ class PartWriter:
             return 0
         if piece is None:
             return engine.backlog
-        if not engine.due():
-            return 0
         text = piece if isinstance(piece, str) else getattr(piece, "text", getattr(piece, "arguments", ""))
-        return engine.backlog + len(text)
+        return engine.backlog + len(text) if engine.due(text) else 0
 
     def flush(self) -> list[Event]:
         """The open part's tail brought up to date (a source went quiet)."""
