@@ -220,10 +220,20 @@ class Part:
 
     kind: str
     """One of ``PART_KINDS``."""
-    text: str = ""
-    """Its Markdown source (for a tool call: the arguments' JSON text)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """What its ``part`` event says besides kind and number (a tool call's ``name`` and ``id``)."""
+    _pieces: list[str] = field(default_factory=list)
+
+    def write(self, text: str) -> None:
+        """Add text (kept in pieces: adding to one string would copy it at every token)."""
+        self._pieces.append(text)
+
+    @property
+    def text(self) -> str:
+        """Its Markdown source (for a tool call: the arguments' JSON text)."""
+        if len(self._pieces) > 1:
+            self._pieces[:] = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
 
 
 Event = tuple[str, str]
@@ -277,7 +287,7 @@ class PartWriter:
         """Close the open part, open one of ``kind``, and write ``text`` to it."""
         events = self._close_part()
         number = len(self.parts)
-        self.parts.append(Part(kind, "", meta))
+        self.parts.append(Part(kind, meta))
         if number or kind != "answer":
             data = {"part": number, "kind": kind, **{k: v for k, v in meta.items() if v is not None}, "at": self._at()}
             events.append(("part", json.dumps(data)))
@@ -290,7 +300,7 @@ class PartWriter:
     def _write(self, text: str) -> list[Event]:
         if not text or self._engine is None:
             return []
-        self.parts[-1].text += text
+        self.parts[-1].write(text)
         return self._ops(self._engine.feed(text))
 
     def _close_part(self) -> list[Event]:
