@@ -18,8 +18,10 @@ run, the two sides take turns at each N (one being read at a time):
 
 Printed for each N and side: the server's CPU (user+system of its process
 tree, ``/proc``) per answer, the median and p99 stretch (an answer's time
-from request to ``done`` over its ideal time, tokens / rate) and how many
-answers completed; then the ratio this server / relay of CPU per answer, and
+from request to ``done`` over its ideal time, tokens / rate), the median
+number of SSE events an answer's reader received (the relay: one per token;
+this server: its coalesced ops, fewer as the load grows, see
+``renderer/server/pacing.py``) and how many answers completed; then the ratio this server / relay of CPU per answer, and
 the largest N of the list each side sustained at a p99 stretch under 1.10.
 The machine is shared: read the ratios of a run, not its absolute numbers.
 ``--smoke`` checks that it runs: 5 answers of ~300 characters at 200 tokens/s.
@@ -139,8 +141,9 @@ def start_relay(delay: float, workers: int, texts: list[str]) -> Server:
     return Server("relay", proc, int(words[1]), "/chat", {})
 
 
-async def one_answer(server: Server, text: str, start_at: float, ideal: float) -> float | None:
-    """Wait until ``start_at``, POST, read to ``done``; the stretch (None: failed)."""
+async def one_answer(server: Server, text: str, start_at: float, ideal: float) -> tuple[float, int] | None:
+    """Wait until ``start_at``, POST, read to ``done``; the stretch and the
+    number of SSE events received (None: failed)."""
     loop = asyncio.get_running_loop()
     await asyncio.sleep(max(0.0, start_at - loop.time()))
     body = json.dumps({"message": text, **server.body}).encode()
@@ -153,20 +156,24 @@ async def one_answer(server: Server, text: str, start_at: float, ideal: float) -
     try:
         writer.write(head + body)
         seen = b""
+        events = 0
         for _ in range(1_000_000):
             chunk = await reader.read(65536)
             if not chunk:
                 return None
+            events += (seen[-1:] + chunk).count(b"\n\n")  # an event ends with a blank line
             seen = seen[-64:] + chunk
             found = seen.find(b"event: done")
             if found >= 0 and b"\n\n" in seen[found:]:
-                return (loop.time() - begin) / ideal
+                return (loop.time() - begin) / ideal, events
         return None
     finally:
         writer.close()
 
 
-async def run_load(server: Server, texts: list[str], ideals: list[float], timeout: float) -> list[float | None]:
+async def run_load(
+    server: Server, texts: list[str], ideals: list[float], timeout: float
+) -> list[tuple[float, int] | None]:
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2
     tasks = [
@@ -222,7 +229,8 @@ def main() -> None:
     servers = [start_renderer(delay, args.workers, store), start_relay(delay, args.workers, texts)]
     sustained: dict[str, int] = {server.name: 0 for server in servers}
     print(
-        f"{'answers':>7} {'server':<9} {'CPU ms/answer':>13} {'p50 stretch':>11} {'p99 stretch':>11} {'completed':>9}"
+        f"{'answers':>7} {'server':<9} {'CPU ms/answer':>13} {'p50 stretch':>11} {'p99 stretch':>11} "
+        f"{'events/answer':>13} {'completed':>9}"
     )
     try:
         for count in counts:
@@ -231,14 +239,15 @@ def main() -> None:
                 before = tree_cpu(server.proc.pid)
                 results = asyncio.run(run_load(server, texts[:count], ideals[:count], 30 + 20 * max(ideals)))
                 cpu[server.name] = (tree_cpu(server.proc.pid) - before) / count
-                done = [result for result in results if result is not None]
+                done = [result[0] for result in results if result is not None]
+                events = [result[1] for result in results if result is not None]
                 p50 = percentile(done, 0.5) if done else float("nan")
                 p99 = percentile(done, 0.99) if done else float("nan")
                 if len(done) == count and p99 < GOAL:
                     sustained[server.name] = max(sustained[server.name], count)
                 print(
                     f"{count:>7} {server.name:<9} {cpu[server.name] * 1000:>13.1f} {p50:>11.2f} {p99:>11.2f} "
-                    f"{len(done):>5}/{count}"
+                    f"{percentile(events, 0.5) if events else 0:>13} {len(done):>5}/{count}"
                 )
             ratio = cpu["renderer"] / cpu["relay"] if cpu["relay"] else float("nan")
             print(f"{count:>7} renderer / relay: {ratio:.2f}x CPU per answer (goal <= 1)")
