@@ -13,6 +13,11 @@ a space after ``.``, ``!``, ``?``, ``:`` or ``;`` where the sentence before
 closes every code span, emphasis, link and parenthesis it opens, and the
 next one does not start like a block.
 
+The last item of a list is cut the same way when its lines after the first
+are one tight nested list (``nested_list``): its first line and the nested
+items before the last are previewed once, and the last nested item is cut
+again, so that an update costs the last nested item, not the whole item.
+
 Whatever precedes a blank line and a last line that starts a new block (it
 is not indented and not a list item) is previewed once, and only the last
 line at each update.
@@ -30,7 +35,17 @@ from markdown_it.token import Token
 
 from .commit import Block
 
-__all__ = ["Split", "find_split", "new_block_start", "sentence_cuts", "splice", "splice_sentences"]
+__all__ = [
+    "Nested",
+    "Split",
+    "find_split",
+    "nested_list",
+    "new_block_start",
+    "sentence_cuts",
+    "splice",
+    "splice_nested",
+    "splice_sentences",
+]
 
 _LIST_OPENING = re.compile(r"<(?:ul|ol)\b[^>]*>\n")
 _TABLE_OPENING = re.compile(r".*?<tbody>\n", re.DOTALL)
@@ -40,6 +55,16 @@ _SENTENCE_END = re.compile(r"[.!?:;] +(?=[^-+*#>|=`~\d\s])")
 _CONTINUES = re.compile(r"[ \t]|(?:[-+*]|\d{1,9}[.)])(?:[ \t]|\Z)")
 _PAIRS = (("[", "]"), ("(", ")"))
 _DELIMITER = re.compile(r"[*_~`]")
+# A list item's first line: indentation, marker, the spaces before its
+# content (1 to 4: with more, the content would be indented code).
+_ITEM_START = re.compile(r"( {0,3})([-+*]|\d{1,9}[.)])( {1,4})(?=\S)")
+_THEMATIC_BREAK = re.compile(r" {0,3}(?:(?:\*[ ]*){3,}|(?:-[ ]*){3,}|(?:_[ ]*){3,})\Z")
+# What a nested item is never cut for: tabs (columns), a table, raw HTML and
+# what the sanitizer must see (math, footnotes): each piece would be
+# sanitized alone, the whole item as one; a reference definition (it would
+# serve the links of the pieces rendered before it).
+_NOT_NESTED = re.compile(r"[\t|<$\\]|\[\^|\]:")
+_ITEM_CLOSING = re.compile(r"</li>\n</(?:ul|ol)>\n\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +107,85 @@ def find_split(tokens: Sequence[Token], blocks: Sequence[Block], lines: Sequence
         cuts = _offsets(lines, rows)
         return Split(cuts, "\n".join(lines[: rows[0]]) + "\n", _TABLE_OPENING, _TABLE_CLOSING)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Nested:
+    """A list item cut into its first line and the items of the tight list
+    nested under it."""
+
+    head: str
+    """The item's first line: alone, a one-item list with a paragraph."""
+    items: tuple[str, ...]
+    """The nested items, each with the nested list's indentation removed."""
+    split: Split
+    """How the nested items' HTML splice into one list."""
+
+
+def nested_list(item: str) -> Nested | None:
+    """``item`` (the source of one list item) cut into its first line and
+    the items of the list nested under it, when its lines after the first
+    are exactly one tight list (``None`` otherwise: it is rendered whole).
+
+    Then markdown-it renders the item as its first line's paragraph (hidden:
+    the list is tight) followed by the nested list, and the nested list as
+    its items rendered one by one, so the pieces can be rendered apart and
+    spliced (``splice_nested``).  Conservative on purpose: every line after
+    the first is indented exactly to the item's content column and starts
+    a nested item of the same kind, or is indented at least to that nested
+    item's content column (so it belongs to it); the first nested item can
+    interrupt a paragraph (not empty; an ordered one numbered 1) and is not
+    a thematic break."""
+    if _NOT_NESTED.search(item):
+        return None
+    lines = item.split("\n")
+    first = _ITEM_START.match(lines[0])
+    if first is None or len(lines) < 2 or not lines[1]:
+        return None
+    indent = " " * first.end()
+    items: list[list[str]] = []
+    kind = ""
+    column = 0
+    for number, line in enumerate(lines[1:], 2):
+        if not line.startswith(indent):
+            if line or number < len(lines):
+                return None
+            items[-1].append(line)  # the newline the item ends with
+            continue
+        line = line[len(indent) :]
+        start = _ITEM_START.match(line)
+        if start is not None and not start.group(1) and not _THEMATIC_BREAK.match(line):
+            marker = start.group(2)
+            if not items and marker[-1] in ".)" and int(marker[:-1]) != 1:
+                return None  # cannot interrupt the first line's paragraph
+            if kind and _kind(marker) != kind:
+                return None  # another list
+            kind, column = _kind(marker), start.end()
+            items.append([line])
+        elif items and line.startswith(" " * column):
+            items[-1].append(line)
+        else:
+            return None
+    closing = "</ul>\n" if kind in "-+*" else "</ol>\n"
+    return Nested(lines[0], tuple("\n".join(lines) for lines in items), Split((), "", _LIST_OPENING, closing))
+
+
+def _kind(marker: str) -> str:
+    """What a list marker must share with its siblings: the bullet, or the
+    delimiter after the number."""
+    return marker[-1]
+
+
+def splice_nested(head: str, nested: str) -> str | None:
+    """The HTML of a list item from that of its first line alone (a one-item
+    list) and that of its nested list; ``None`` if the first line is not a
+    paragraph (its item's HTML does not read ``<li ...>text</li>``)."""
+    closing = _ITEM_CLOSING.search(head)
+    body = head.find(">", head.find("<li")) + 1
+    if closing is None or head.count("<li") != 1 or body >= closing.start() or head[body] == "\n":
+        return None
+    # markdown-it writes a line break before a block after a hidden paragraph.
+    return head[: closing.start()] + "\n" + nested + head[closing.start() :]
 
 
 def splice(parts: Sequence[str], split: Split) -> str | None:

@@ -2,8 +2,8 @@
 
 Rendering the whole pending text at every update would cost its size at
 every token.  The preview caches what does not change: a pending list or
-table is rendered item by item (``_split``), a one-line paragraph sentence
-by sentence, the blocks before a blank line once; plain word growth skips
+table is rendered item by item (``_split``), the last item's nested list
+item by item too, a one-line paragraph sentence by sentence, the blocks before a blank line once; plain word growth skips
 rendering altogether (``_preview.plain_growth``).  Markdown-it's own output
 passes the allowlist by construction (its links pass the same URL check),
 so only blocks holding author HTML go through the sanitizer.
@@ -20,9 +20,12 @@ from markdown_it import MarkdownIt
 from .complete import Completer
 from .preview import compact, plain_growth, preview_source
 from .render import has_raw_html, top_level_blocks
-from .split import Split, new_block_start, sentence_cuts, splice, splice_sentences
+from .split import Split, nested_list, new_block_start, sentence_cuts, splice, splice_nested, splice_sentences
 
 __all__ = ["TailPreview"]
+
+_MAX_DEPTH = 8
+"""Nested lists cut apart at most this deep (deeper ones render whole)."""
 
 Render = Callable[[str, dict[str, Any]], str]
 
@@ -78,7 +81,7 @@ class TailPreview:
                 return spliced
         if "\n" not in source.lstrip("\n"):
             return self._render_line(source.lstrip("\n"), env)
-        return self._render(source, env)
+        return self._render_item(source, env)
 
     def _render_items(self, split: Split, source: str, env: dict[str, Any]) -> str | None:
         """A list or table: complete items from the cache, the last one
@@ -88,8 +91,21 @@ class TailPreview:
         if not items:
             return None
         parts = [self._cached(item, env) for item in items[:-1]]
-        parts.append(self._render(items[-1], env))
+        parts.append(self._render_item(items[-1], env) if not split.prefix else self._render(items[-1], env))
         return splice(parts, split)
+
+    def _render_item(self, source: str, env: dict[str, Any], depth: int = 0) -> str:
+        """A list item (or any source): when a tight list is nested under its
+        first line, the first line and the nested items before the last from
+        the cache, the last nested item cut again; else rendered whole."""
+        nested = nested_list(source) if depth < _MAX_DEPTH else None
+        if nested is None:
+            return self._render(source, env)
+        parts = [self._cached(item, env) for item in nested.items[:-1]]
+        parts.append(self._render_item(nested.items[-1], env, depth + 1))
+        inner = splice(parts, nested.split)
+        html = None if inner is None else splice_nested(self._cached(nested.head, env), inner)
+        return self._render(source, env) if html is None else html
 
     def _render_line(self, line: str, env: dict[str, Any]) -> str:
         """A one-line block; a paragraph's complete sentences come from the
