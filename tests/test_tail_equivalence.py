@@ -47,7 +47,7 @@ class Plain(TailPreview):
         super().__init__(*args)
         self._completer = PlainCompleter(self._md)
 
-    def _render_item(self, source: str, env: dict[str, Any], depth: int = 0) -> str:
+    def _render_list(self, source: str, env: dict[str, Any], depth: int = 0) -> str:
         return self._render(source, env)
 
 

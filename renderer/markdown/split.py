@@ -17,6 +17,8 @@ The last item of a list is cut the same way when its lines after the first
 are one tight nested list (``nested_list``): its first line and the nested
 items before the last are previewed once, and the last nested item is cut
 again, so that an update costs the last nested item, not the whole item.
+The same reading cuts a pending list whose items the engine has not cut yet
+(``list_items``: its last line is not complete, or it has one item).
 
 Whatever precedes a blank line and a last line that starts a new block (it
 is not indented and not a list item) is previewed once, and only the last
@@ -36,9 +38,9 @@ from markdown_it.token import Token
 from .commit import Block
 
 __all__ = [
-    "Nested",
     "Split",
     "find_split",
+    "list_items",
     "nested_list",
     "new_block_start",
     "sentence_cuts",
@@ -109,65 +111,67 @@ def find_split(tokens: Sequence[Token], blocks: Sequence[Block], lines: Sequence
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Nested:
-    """A list item cut into its first line and the items of the tight list
-    nested under it."""
+def list_items(source: str, *, interrupting: bool = False) -> tuple[tuple[str, ...], Split] | None:
+    """``source`` cut into the items of the one tight list it is, read from
+    the text alone (``None`` if it may be anything else: it is rendered whole).
 
-    head: str
-    """The item's first line: alone, a one-item list with a paragraph."""
-    items: tuple[str, ...]
-    """The nested items, each with the nested list's indentation removed."""
-    split: Split
-    """How the nested items' HTML splice into one list."""
-
-
-def nested_list(item: str) -> Nested | None:
-    """``item`` (the source of one list item) cut into its first line and
-    the items of the list nested under it, when its lines after the first
-    are exactly one tight list (``None`` otherwise: it is rendered whole).
-
-    Then markdown-it renders the item as its first line's paragraph (hidden:
-    the list is tight) followed by the nested list, and the nested list as
-    its items rendered one by one, so the pieces can be rendered apart and
-    spliced (``splice_nested``).  Conservative on purpose: every line after
-    the first is indented exactly to the item's content column and starts
-    a nested item of the same kind, or is indented at least to that nested
-    item's content column (so it belongs to it); the first nested item can
-    interrupt a paragraph (not empty; an ordered one numbered 1) and is not
-    a thematic break."""
-    if _NOT_NESTED.search(item):
+    Conservative on purpose: the items start at the same indentation with
+    markers of one kind (same bullet, or same delimiter after the number),
+    every other line is indented at least to its item's content column (so
+    it belongs to that item), no line is blank (but a last empty one), and
+    nothing in it is kept out by ``_NOT_NESTED``.  ``interrupting``: the
+    list follows a paragraph line, so its first item must be able to
+    interrupt it (not empty, and numbered 1 if ordered)."""
+    if _NOT_NESTED.search(source):
         return None
-    lines = item.split("\n")
-    first = _ITEM_START.match(lines[0])
-    if first is None or len(lines) < 2 or not lines[1]:
-        return None
-    indent = " " * first.end()
+    lines = source.split("\n")
     items: list[list[str]] = []
-    kind = ""
-    column = 0
-    for number, line in enumerate(lines[1:], 2):
-        if not line.startswith(indent):
-            if line or number < len(lines):
-                return None
-            items[-1].append(line)  # the newline the item ends with
-            continue
-        line = line[len(indent) :]
+    indent, kind, column = "", "", 0
+    for number, line in enumerate(lines, 1):
         start = _ITEM_START.match(line)
-        if start is not None and not start.group(1) and not _THEMATIC_BREAK.match(line):
+        if start is not None and (not items or start.group(1) == indent) and not _THEMATIC_BREAK.match(line):
             marker = start.group(2)
-            if not items and marker[-1] in ".)" and int(marker[:-1]) != 1:
-                return None  # cannot interrupt the first line's paragraph
-            if kind and _kind(marker) != kind:
+            if not items and interrupting and (start.group(1) or (marker[-1] in ".)" and int(marker[:-1]) != 1)):
+                return None
+            if items and _kind(marker) != kind:
                 return None  # another list
-            kind, column = _kind(marker), start.end()
+            indent, kind, column = start.group(1), _kind(marker), start.end()
             items.append([line])
-        elif items and line.startswith(" " * column):
+        elif items and line.startswith(" " * column) and line.strip():
             items[-1].append(line)
+        elif items and not line and number == len(lines):
+            items[-1].append(line)  # the newline the list ends with
         else:
             return None
+    if not items:
+        return None
     closing = "</ul>\n" if kind in "-+*" else "</ol>\n"
-    return Nested(lines[0], tuple("\n".join(lines) for lines in items), Split((), "", _LIST_OPENING, closing))
+    return tuple("\n".join(item) for item in items), Split((), "", _LIST_OPENING, closing)
+
+
+def nested_list(item: str) -> tuple[str, str] | None:
+    """A list item's first line and, with the item's indentation removed,
+    the lines after it, when those are one tight list (``list_items`` with
+    ``interrupting``) and the first line does not open a table; ``None``
+    otherwise.
+
+    markdown-it then renders the item as its first line's paragraph
+    (hidden: the list is tight) followed by the nested list: the item's
+    content column is where the nested lines' blocks start, and the nested
+    list ends the first line's paragraph.  So the first line can be
+    rendered alone, as a one-item list, and spliced with the nested list's
+    HTML (``splice_nested``)."""
+    head, _, rest = item.partition("\n")
+    first = _ITEM_START.match(head)
+    if first is None or not rest.strip("\n") or _NOT_NESTED.search(item):
+        return None
+    indent = " " * first.end()
+    lines = rest.split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.startswith(indent) and (line or number < len(lines)):
+            return None
+    nested = "\n".join(line[len(indent) :] for line in lines)
+    return (head, nested) if list_items(nested, interrupting=True) is not None else None
 
 
 def _kind(marker: str) -> str:
