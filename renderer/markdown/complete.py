@@ -473,6 +473,10 @@ class Completer:
     def complete(self, source: str, references: Mapping[str, Any]) -> str:
         """``source`` with its last paragraph shown as it will most likely
         look once finished."""
+        return self.complete_whole(source, references)
+
+    def complete_whole(self, source: str, references: Mapping[str, Any]) -> str:
+        """``complete``, reading the whole last paragraph."""
         paragraph = last_paragraph(source)
         if paragraph is None or not _SPECIAL.search(paragraph.text):
             return source

@@ -13,6 +13,13 @@ a space after ``.``, ``!``, ``?``, ``:`` or ``;`` where the sentence before
 closes every code span, emphasis, link and parenthesis it opens, and the
 next one does not start like a block.
 
+The last item of a list is cut the same way when its lines after the first
+are one tight nested list (``nested_list``): its first line and the nested
+items before the last are previewed once, and the last nested item is cut
+again, so that an update costs the last nested item, not the whole item.
+The same reading cuts a pending list whose items the engine has not cut yet
+(``list_items``: its last line is not complete, or it has one item).
+
 Whatever precedes a blank line and a last line that starts a new block (it
 is not indented and not a list item) is previewed once, and only the last
 line at each update.
@@ -30,7 +37,17 @@ from markdown_it.token import Token
 
 from .commit import Block
 
-__all__ = ["Split", "find_split", "new_block_start", "sentence_cuts", "splice", "splice_sentences"]
+__all__ = [
+    "Split",
+    "find_split",
+    "list_items",
+    "nested_list",
+    "new_block_start",
+    "sentence_cuts",
+    "splice",
+    "splice_nested",
+    "splice_sentences",
+]
 
 _LIST_OPENING = re.compile(r"<(?:ul|ol)\b[^>]*>\n")
 _TABLE_OPENING = re.compile(r".*?<tbody>\n", re.DOTALL)
@@ -40,6 +57,16 @@ _SENTENCE_END = re.compile(r"[.!?:;] +(?=[^-+*#>|=`~\d\s])")
 _CONTINUES = re.compile(r"[ \t]|(?:[-+*]|\d{1,9}[.)])(?:[ \t]|\Z)")
 _PAIRS = (("[", "]"), ("(", ")"))
 _DELIMITER = re.compile(r"[*_~`]")
+# A list item's first line: indentation, marker, the spaces before its
+# content (1 to 4: with more, the content would be indented code).
+_ITEM_START = re.compile(r"( {0,3})([-+*]|\d{1,9}[.)])( {1,4})(?=\S)")
+_THEMATIC_BREAK = re.compile(r" {0,3}(?:(?:\*[ ]*){3,}|(?:-[ ]*){3,}|(?:_[ ]*){3,})\Z")
+# What a nested item is never cut for: tabs (columns), a table, raw HTML and
+# what the sanitizer must see (math, footnotes): each piece would be
+# sanitized alone, the whole item as one; a reference definition (it would
+# serve the links of the pieces rendered before it).
+_NOT_NESTED = re.compile(r"[\t|<$\\]|\[\^|\]:")
+_ITEM_CLOSING = re.compile(r"</li>\n</(?:ul|ol)>\n\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +109,87 @@ def find_split(tokens: Sequence[Token], blocks: Sequence[Block], lines: Sequence
         cuts = _offsets(lines, rows)
         return Split(cuts, "\n".join(lines[: rows[0]]) + "\n", _TABLE_OPENING, _TABLE_CLOSING)
     return None
+
+
+def list_items(source: str, *, interrupting: bool = False) -> tuple[tuple[str, ...], Split] | None:
+    """``source`` cut into the items of the one tight list it is, read from
+    the text alone (``None`` if it may be anything else: it is rendered whole).
+
+    Conservative on purpose: the items start at the same indentation with
+    markers of one kind (same bullet, or same delimiter after the number),
+    every other line is indented at least to its item's content column (so
+    it belongs to that item), no line is blank (but a last empty one), and
+    nothing in it is kept out by ``_NOT_NESTED``.  ``interrupting``: the
+    list follows a paragraph line, so its first item must be able to
+    interrupt it (not empty, and numbered 1 if ordered)."""
+    if _NOT_NESTED.search(source):
+        return None
+    lines = source.split("\n")
+    items: list[list[str]] = []
+    indent, kind, column = "", "", 0
+    for number, line in enumerate(lines, 1):
+        start = _ITEM_START.match(line)
+        if start is not None and (not items or start.group(1) == indent) and not _THEMATIC_BREAK.match(line):
+            marker = start.group(2)
+            if not items and interrupting and (start.group(1) or (marker[-1] in ".)" and int(marker[:-1]) != 1)):
+                return None
+            if items and _kind(marker) != kind:
+                return None  # another list
+            indent, kind, column = start.group(1), _kind(marker), start.end()
+            items.append([line])
+        elif items and line.startswith(" " * column) and line.strip():
+            items[-1].append(line)
+        elif items and not line and number == len(lines):
+            items[-1].append(line)  # the newline the list ends with
+        else:
+            return None
+    if not items:
+        return None
+    closing = "</ul>\n" if kind in "-+*" else "</ol>\n"
+    return tuple("\n".join(item) for item in items), Split((), "", _LIST_OPENING, closing)
+
+
+def nested_list(item: str) -> tuple[str, str] | None:
+    """A list item's first line and, with the item's indentation removed,
+    the lines after it, when those are one tight list (``list_items`` with
+    ``interrupting``) and the first line does not open a table; ``None``
+    otherwise.
+
+    markdown-it then renders the item as its first line's paragraph
+    (hidden: the list is tight) followed by the nested list: the item's
+    content column is where the nested lines' blocks start, and the nested
+    list ends the first line's paragraph.  So the first line can be
+    rendered alone, as a one-item list, and spliced with the nested list's
+    HTML (``splice_nested``)."""
+    head, _, rest = item.partition("\n")
+    first = _ITEM_START.match(head)
+    if first is None or not rest.strip("\n") or _NOT_NESTED.search(item):
+        return None
+    indent = " " * first.end()
+    lines = rest.split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.startswith(indent) and (line or number < len(lines)):
+            return None
+    nested = "\n".join(line[len(indent) :] for line in lines)
+    return (head, nested) if list_items(nested, interrupting=True) is not None else None
+
+
+def _kind(marker: str) -> str:
+    """What a list marker must share with its siblings: the bullet, or the
+    delimiter after the number."""
+    return marker[-1]
+
+
+def splice_nested(head: str, nested: str) -> str | None:
+    """The HTML of a list item from that of its first line alone (a one-item
+    list) and that of its nested list; ``None`` if the first line is not a
+    paragraph (its item's HTML does not read ``<li ...>text</li>``)."""
+    closing = _ITEM_CLOSING.search(head)
+    body = head.find(">", head.find("<li")) + 1
+    if closing is None or head.count("<li") != 1 or body >= closing.start() or head[body] == "\n":
+        return None
+    # markdown-it writes a line break before a block after a hidden paragraph.
+    return head[: closing.start()] + "\n" + nested + head[closing.start() :]
 
 
 def splice(parts: Sequence[str], split: Split) -> str | None:

@@ -2,8 +2,8 @@
 
 Rendering the whole pending text at every update would cost its size at
 every token.  The preview caches what does not change: a pending list or
-table is rendered item by item (``_split``), a one-line paragraph sentence
-by sentence, the blocks before a blank line once; plain word growth skips
+table is rendered item by item (``_split``), the last item's nested list
+item by item too, a one-line paragraph sentence by sentence, the blocks before a blank line once; plain word growth skips
 rendering altogether (``_preview.plain_growth``).  Markdown-it's own output
 passes the allowlist by construction (its links pass the same URL check),
 so only blocks holding author HTML go through the sanitizer.
@@ -20,9 +20,21 @@ from markdown_it import MarkdownIt
 from .complete import Completer
 from .preview import compact, plain_growth, preview_source
 from .render import has_raw_html, top_level_blocks
-from .split import Split, new_block_start, sentence_cuts, splice, splice_sentences
+from .split import (
+    Split,
+    list_items,
+    nested_list,
+    new_block_start,
+    sentence_cuts,
+    splice,
+    splice_nested,
+    splice_sentences,
+)
 
 __all__ = ["TailPreview"]
+
+_MAX_DEPTH = 8
+"""Nested lists cut apart at most this deep (deeper ones render whole)."""
 
 Render = Callable[[str, dict[str, Any]], str]
 
@@ -78,7 +90,7 @@ class TailPreview:
                 return spliced
         if "\n" not in source.lstrip("\n"):
             return self._render_line(source.lstrip("\n"), env)
-        return self._render(source, env)
+        return self._render_list(source, env)
 
     def _render_items(self, split: Split, source: str, env: dict[str, Any]) -> str | None:
         """A list or table: complete items from the cache, the last one
@@ -87,9 +99,37 @@ class TailPreview:
         items = [split.prefix + source[start:end] for start, end in itertools.pairwise([*cuts, len(source)])]
         if not items:
             return None
-        parts = [self._cached(item, env) for item in items[:-1]]
-        parts.append(self._render(items[-1], env))
+        if split.prefix:  # a table's rows
+            parts = [self._cached(item, env) for item in items[:-1]]
+            parts.append(self._render(items[-1], env))
+            return splice(parts, split)
+        # A list item that just became complete is mostly in the cache already.
+        parts = [self._cached(item, env, self._render_list) for item in items[:-1]]
+        parts.append(self._render_list(items[-1], env))
         return splice(parts, split)
+
+    def _render_list(self, source: str, env: dict[str, Any], depth: int = 0) -> str:
+        """A tight list read from its text (``list_items``): the items before
+        the last from the cache, the last one cut again; anything else (or
+        past ``_MAX_DEPTH``) rendered whole."""
+        cut = list_items(source) if depth < _MAX_DEPTH else None
+        if cut is None:
+            return self._render(source, env)
+        items, split = cut
+        parts = [self._cached(item, env, self._render_list) for item in items[:-1]]
+        parts.append(self._render_item(items[-1], env, depth))
+        html = splice(parts, split)
+        return self._render(source, env) if html is None else html
+
+    def _render_item(self, item: str, env: dict[str, Any], depth: int) -> str:
+        """A list item with a tight list nested under its first line: the
+        first line from the cache, the nested list cut again."""
+        nested = nested_list(item)
+        if nested is None:
+            return self._render(item, env)
+        head, body = nested
+        html = splice_nested(self._cached(head, env), self._render_list(body, env, depth + 1))
+        return self._render(item, env) if html is None else html
 
     def _render_line(self, line: str, env: dict[str, Any]) -> str:
         """A one-line block; a paragraph's complete sentences come from the
