@@ -16,7 +16,9 @@ without sleeping.
 
 Clients: ``fetch`` (Tornado's AsyncHTTPClient, whole responses or streamed
 through a callback), ``RawResponse`` (a request over a raw asyncio socket,
-for exact bytes and for disconnecting at a chosen point), ``read_sse``.
+for exact bytes and for disconnecting at a chosen point), ``read_sse``, and
+``open_stuck_reader`` (a request whose client never reads, with a tiny
+receive buffer) with ``read_until_closed``.
 """
 
 from __future__ import annotations
@@ -47,8 +49,10 @@ __all__ = [
     "RawResponse",
     "ServerThread",
     "fetch",
+    "open_stuck_reader",
     "post_chat",
     "read_sse",
+    "read_until_closed",
 ]
 
 TIMEOUT = 10.0
@@ -409,3 +413,31 @@ def run(coroutine: Awaitable[Any], timeout: float = 4 * TIMEOUT) -> Any:
         return await asyncio.wait_for(coroutine, timeout)
 
     return asyncio.run(bounded())
+
+
+async def open_stuck_reader(port: int, path: str, headers: str = "") -> socket.socket:
+    """A client that sends its request (``headers``: more header lines, each
+    ending in CRLF) and never reads, with a tiny receive buffer."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.setblocking(False)
+    await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), TIMEOUT)
+    await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+    return sock
+
+
+async def read_until_closed(sock: socket.socket) -> int:
+    """Read what the server left in the buffers; returns the byte count once
+    the server has closed the connection (bounded)."""
+    loop = asyncio.get_running_loop()
+    total = 0
+    for _ in range(100_000):
+        try:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 65536), TIMEOUT)
+        except ConnectionResetError:
+            return total
+        if not data:
+            return total
+        total += len(data)
+    raise AssertionError("the stuck reader's connection was never closed")

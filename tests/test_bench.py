@@ -29,7 +29,7 @@ BENCH = ROOT / "bench"
 TIMEOUT = 180.0
 """Seconds a smoke run may take (they take a few): past that it has hung."""
 
-SMOKE_TESTED = {"engine", "preview", "sanitize", "progressive", "delivery", "client", "looplag", "capacity"}
+SMOKE_TESTED = {"engine", "preview", "sanitize", "progressive", "delivery", "client", "looplag", "capacity", "readers"}
 """The scripts in bench/ that a test below runs; keep it equal to bench/*.py."""
 
 NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
@@ -211,3 +211,19 @@ def test_capacity_smoke_prints_cpu_and_stretch_for_each_side_and_the_ratio() -> 
         assert re.search(rf"^ +5 {side} +{NUMBER} +{NUMBER} +{NUMBER} +5/5$", output, re.MULTILINE), output
     number(r"^ +5 renderer / relay: " + NUMBER + "x CPU per answer", output)
     assert re.search(r"^largest N with p99 stretch under 1.10 \(relay\): ", output, re.MULTILINE), output
+
+
+@pytest.mark.slow  # a 1.5 M character answer to generate first
+def test_readers_smoke_cuts_off_the_sse_and_websocket_readers_that_never_read() -> None:
+    output = run_bench("readers")
+    number(rf"; answer: .*?, {NUMBER} bytes as SSE", output)
+    rows = {}
+    for transport in ("sse", "ws", "poll"):
+        row = re.search(
+            rf"^{transport} +5 +{NUMBER} +{NUMBER} +(-?[0-9.]+) +([0-9]+)/5 +(yes|NO)$", output, re.MULTILINE
+        )
+        assert row is not None, f"no {transport} row in:\n{output}"
+        rows[transport] = row
+        assert row.group(5) == "yes", row.group(0)  # every reader let go once its client closed
+    # Past what the kernel takes, an SSE or WebSocket reader that never reads is cut off.
+    assert rows["sse"].group(4) == "5" and rows["ws"].group(4) == "5", output

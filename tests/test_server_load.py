@@ -19,10 +19,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 
 import pytest
-from server_fixtures import TIMEOUT, ControlledSource, RawResponse, ServerThread, fetch, post_chat, read_sse, run
+from server_fixtures import (
+    TIMEOUT,
+    ControlledSource,
+    RawResponse,
+    ServerThread,
+    fetch,
+    open_stuck_reader,
+    post_chat,
+    read_sse,
+    read_until_closed,
+    run,
+)
 
 from renderer import assemble, render_markdown
 from renderer.server import handlers
@@ -50,33 +60,6 @@ async def metric(server: ServerThread, name: str) -> float:
     match = re.search(rf"^{name} (\S+)$", response.body.decode(), re.M)
     assert match, name
     return float(match.group(1))
-
-
-async def open_stuck_reader(port: int, path: str) -> socket.socket:
-    """A client that sends its request and never reads (a tiny receive buffer)."""
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-    sock.setblocking(False)
-    await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), TIMEOUT)
-    await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-    return sock
-
-
-async def read_until_closed(sock: socket.socket) -> int:
-    """Read what the server left in the buffers; returns the byte count once
-    the server has closed the connection (bounded)."""
-    loop = asyncio.get_running_loop()
-    total = 0
-    for _ in range(100_000):
-        try:
-            data = await asyncio.wait_for(loop.sock_recv(sock, 65536), TIMEOUT)
-        except ConnectionResetError:
-            return total
-        if not data:
-            return total
-        total += len(data)
-    raise AssertionError("the stuck reader's connection was never closed")
 
 
 def test_a_reader_that_stops_reading_is_cut_off_while_99_others_get_the_answer() -> None:

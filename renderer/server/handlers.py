@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NoReturn
 
 from tornado import iostream, web, websocket
@@ -53,12 +53,15 @@ logger = logging.getLogger(__name__)
 STREAM_ID = r"([A-Za-z0-9_-]{1,64})"
 MAX_POLL_WAIT = 30.0
 MAX_BATCH = 256
+"""Events written with one flush when a reader has many waiting (a replay)."""
 WRITE_BYTES = 64 * 1024
 """Bytes a reader's connection may hold unsent: past that the next write
 waits for the flush, and a flush not done in ``Config.write_timeout`` cuts
 the reader off (it may resume).  A reader that does not read costs at most
-this (plus one event and the kernel's socket buffers), not the answer."""
-"""Events written with one flush when a reader has many waiting (a replay)."""
+this (plus one event and the kernel's socket buffers), not the answer.
+Every transport keeps it: SSE and NDJSON (``FollowMixin``), WebSocket
+(``StreamSocket``), and long-polling, whose one response carries about this
+many bytes of events at most (``poll_page``)."""
 
 
 class APIError(web.HTTPError):
@@ -268,7 +271,34 @@ class JSONBodyHandler(JSONHandler):
         return body
 
 
-class FollowMixin(JSONHandler):
+class BoundedWrites(JSONHandler):
+    """A response whose writes a reader must take within ``write_timeout``."""
+
+    async def _within_write_timeout(self, written: Awaitable[None]) -> None:
+        """Await a flush (or ``finish``); a reader that does not take it within
+        ``write_timeout`` is cut off.
+
+        Usually the socket takes the bytes at once and the flush is already
+        done: no timer then (one per event batch would cost as much as the write)."""
+        if isinstance(written, asyncio.Future) and written.done():
+            await written
+            return
+        timer = asyncio.get_running_loop().call_later(self.state.config.write_timeout, self._cut_off)
+        try:
+            await written  # the cut-off closes the stream, which ends this flush
+        finally:
+            timer.cancel()
+
+    def _cut_off(self) -> None:
+        self.state.metrics.cut_off += 1
+        # Closing the stream ends the pending flush, which ends the handler
+        # (closing the HTTP connection would drop that future unresolved).
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.close()
+
+
+class FollowMixin(BoundedWrites):
     """Writes a stream's events to a long-lived HTTP response."""
 
     subscription: Subscription | None = None
@@ -330,27 +360,8 @@ class FollowMixin(JSONHandler):
             self.write(b"".join(batch))
 
     async def _flush_bounded(self) -> None:
-        """Flush; a reader that does not take it within ``write_timeout`` is cut off.
-
-        Usually the socket takes the bytes at once and the flush is already
-        done: no timer then (one per event batch would cost as much as the write)."""
-        flushed = self.flush()
-        if flushed.done():
-            await flushed
-            return
-        timer = asyncio.get_running_loop().call_later(self.state.config.write_timeout, self._cut_off)
-        try:
-            await flushed  # the cut-off closes the stream, which fails this flush
-        finally:
-            timer.cancel()
-
-    def _cut_off(self) -> None:
-        self.state.metrics.cut_off += 1
-        # Closing the stream fails the pending flush, which ends ``follow``
-        # (closing the HTTP connection would drop that future unresolved).
-        stream = getattr(self.request.connection, "stream", None)
-        if stream is not None:
-            stream.close()
+        """Flush; a reader that does not take it within ``write_timeout`` is cut off."""
+        await self._within_write_timeout(self.flush())
 
     def start_event_stream(self) -> None:
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -394,9 +405,14 @@ class NDJSONHandler(FollowMixin):
             await self.follow(stream_id, after, ndjson_frame, b"\n")
 
 
-class PollHandler(JSONHandler):
+class PollHandler(BoundedWrites):
     """``GET /api/streams/ID/poll?after=ID&wait=S``: the same events as JSON,
-    waiting up to ``wait`` seconds for something new."""
+    waiting up to ``wait`` seconds for something new.
+
+    One response carries about ``WRITE_BYTES`` of events at most
+    (``poll_page``; ``done`` is false while more remain: the client polls
+    again from the last id it got), and a reader that does not take it
+    within ``write_timeout`` is cut off, as on the other transports."""
 
     owned_stream = True
 
@@ -413,7 +429,10 @@ class PollHandler(JSONHandler):
         events, done = await self.state.store.read(stream_id, after)
         if wait and not done and not [event for event in events if event.id is not None]:
             events, done = await self._wait(stream_id, after, wait)
-        self.send_json({"events": [event_json(event) for event in events], "done": done})
+        frames, more = poll_page(events, WRITE_BYTES)
+        body = '{"events": [' + ", ".join(frames) + '], "done": ' + json.dumps(done and not more) + "}"
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        await self._within_write_timeout(self.finish(body))
 
     async def _wait(self, stream_id: str, after: str | None, wait: float) -> tuple[list[Event], bool]:
         """Wait until an event with an id arrives (or ``wait`` passes), then read."""
@@ -434,13 +453,44 @@ def event_json(event: Event) -> dict[str, str | None]:
     return {"id": event.id, "event": event.event, "data": event.data}
 
 
+def poll_page(events: list[Event], limit: int) -> tuple[list[str], bool]:
+    """The events of one long-poll response, each as JSON, and whether more
+    remain.  Past ``limit`` bytes the page ends at an event with an id, where
+    the client's next poll resumes, so nothing is lost or sent twice; events
+    without an id that end the list (the current tail) stay with the last
+    page.  One event larger than ``limit`` still goes out whole."""
+    last = max((n for n, event in enumerate(events) if event.id is not None), default=-1)
+    frames: list[str] = []
+    size = 0
+    for n, event in enumerate(events):
+        frame = json.dumps(event_json(event))  # ASCII: as many bytes as characters
+        frames.append(frame)
+        size += len(frame)
+        if size >= limit and event.id is not None and n < last:
+            return frames, True
+    return frames, False
+
+
+def _retrieve(written: asyncio.Future[None]) -> None:
+    """Mark a write's failure as seen: a client that left fails every write
+    still pending, and only the one awaited is looked at."""
+    if not written.cancelled():
+        written.exception()
+
+
 class StreamSocket(AccessMixin, websocket.WebSocketHandler):
     """``GET /api/streams/ID/ws``: the same events as JSON text messages.
 
     The upgrade is refused (403) for a page of a foreign origin: a stream is
     read-only, but it may be someone's private answer.  Messages from the
     client are ignored (a client keeps the connection alive with WebSocket
-    pings, which the server answers; it sends its own every ``heartbeat``)."""
+    pings, which the server answers; it sends its own every ``heartbeat``).
+
+    Messages are written without waiting for each to reach the socket; once
+    ``WRITE_BYTES`` are written since the last one known to have gone out,
+    the handler waits for the latest, and a reader that does not take it
+    within ``write_timeout`` is closed with 4408 (it may resume with
+    ``?lastEventId=``), as SSE readers are cut off."""
 
     owned_stream = True
 
@@ -469,17 +519,34 @@ class StreamSocket(AccessMixin, websocket.WebSocketHandler):
             # After the upgrade there is no HTTP status: close with 4000 + it.
             self.close(4000 + answer.status_code, answer.message)
             return
-        self.subscription.on_cut_off = lambda: self.close(4408, "reader too slow")
+        self.subscription.on_cut_off = self._cut_off
         self.task = asyncio.create_task(self._send(self.subscription, stream_id))
 
     async def _send(self, subscription: Subscription, stream_id: str) -> None:
         metrics = self.state.metrics
         metrics.readers += 1
         self.state.presence.enter(stream_id)
+        written: asyncio.Future[None] | None = None
+        unsent = 0  # bytes written since the last write known to have gone out
         try:
-            async for event in subscription:
-                await self.write_message(json.dumps(event_json(event)))
-                metrics.events_sent += 1
+            while True:
+                events = subscription.take_ready(MAX_BATCH)
+                if events:
+                    for event in events:
+                        message = json.dumps(event_json(event))
+                        written = self.write_message(message)
+                        written.add_done_callback(_retrieve)
+                        unsent += len(message)
+                        if unsent >= WRITE_BYTES:
+                            await self._drain(written)
+                            unsent = 0
+                    metrics.events_sent += len(events)
+                elif subscription.finished:
+                    break
+                else:
+                    await subscription.wait()
+            if written is not None:
+                await self._drain(written)  # all of it out before the close frame, or cut off
             self.close(1000, "done")
         except (websocket.WebSocketClosedError, SlowReader):
             pass
@@ -487,6 +554,24 @@ class StreamSocket(AccessMixin, websocket.WebSocketHandler):
             subscription.close()
             metrics.readers -= 1
             self.state.presence.leave(stream_id)
+
+    async def _drain(self, written: asyncio.Future[None]) -> None:
+        """Wait until ``written`` (and all before it) went out; ``SlowReader``
+        after cutting off a reader that does not take it within ``write_timeout``."""
+        await asyncio.wait([written], timeout=self.state.config.write_timeout)  # never cancels it
+        if not written.done():
+            self._cut_off()
+            raise SlowReader("reader does not take its writes")
+        written.result()  # WebSocketClosedError if the client left
+
+    def _cut_off(self) -> None:
+        """Close a reader that fell behind (the store's bound) or does not
+        read (``_drain``'s): once, with 4408; Tornado aborts the connection
+        if the client does not answer the close within a few seconds."""
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return
+        self.state.metrics.cut_off += 1
+        self.close(4408, "reader too slow; resume with ?lastEventId=")
 
     def on_close(self) -> None:
         if self.subscription is not None:
