@@ -24,7 +24,7 @@ from typing import TypeVar
 
 __all__ = ["PREVIEW_SHARE", "Pacer"]
 
-PREVIEW_SHARE = 0.2
+PREVIEW_SHARE = 0.1
 """Share of one core that the tail previews of a process's answers may use."""
 
 _WEIGHT = 0.05
