@@ -279,8 +279,8 @@ class MarkdownStream:
         if self._carriage_return:
             self._pending += "\n"
         ops: list[Op] = []
-        while self._advance(ops):
-            pass
+        # Everything left is final: one render, without first asking which
+        # blocks are (answers often end together: this is their last burst).
         text, self._pending, self._fence = self._pending, "", None
         self._commit(text, ops, from_tail=True)
         self._replace(ops, final=True)  # late reference definitions still owed
