@@ -313,23 +313,9 @@ def op_bytes(ops: Iterable[Op]) -> int:
     return sum(len(op.html.encode()) + len(op.kind) for op in ops)
 
 
-TAIL_CHURN = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known limitation: a one-line paragraph of 200 reference links, fed 7 characters at a time with "
-        "no coalescing, is resent whole as its tail at each link still being typed (the preview shows the "
-        "link's text as plain text, which the next link changes); the replaces stay within bounds"
-    ),
-)
-
-
 @pytest.mark.parametrize("text", HOSTILE_LATE_DEFINITIONS)
 @pytest.mark.parametrize("split", ["whole", "by-line", "by-7"])
-def test_late_definitions_cost_at_most_three_times_the_final_html_in_op_bytes(
-    text: str, split: str, request: pytest.FixtureRequest
-) -> None:
-    if split == "by-7" and text == HOSTILE_LATE_DEFINITIONS[1].values[0]:
-        request.applymarker(TAIL_CHURN)
+def test_late_definitions_cost_at_most_three_times_the_final_html_in_op_bytes(text: str, split: str) -> None:
     chunks = {"whole": [text], "by-line": text.splitlines(keepends=True), "by-7": cut(text, 7)}[split]
     result = run(chunks)  # converges to render_markdown (checked by run)
     final = len(result.html.encode())

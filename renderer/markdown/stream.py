@@ -55,7 +55,7 @@ from .render import code_html, default_parser, fence_language, render_blocks, re
 from .split import find_split
 from .tail import TailPreview
 
-__all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "REPLACE_SHARE", "MarkdownStream"]
+__all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "REPLACE_SHARE", "TAIL_SHARE", "MarkdownStream"]
 
 DEFAULT_INTERVAL = 0.1
 """Seconds between two re-renders of the tail: ten updates a second look
@@ -69,6 +69,13 @@ so that previews cost a bounded amount of CPU per second whatever its size."""
 REPLACE_SHARE = 0.25
 """A ``replace`` is sent while streaming only if the replaces already sent are
 at most this share of the committed HTML; otherwise it is deferred."""
+
+TAIL_SHARE = 2.0
+"""A preview is sent as a whole ``tail`` only if the whole tails sent so far,
+this one included, stay under this multiple of the committed HTML plus this
+tail; otherwise it is deferred (``append`` ops are always sent)."""
+
+TAIL_SLACK = 1024
 
 
 class _References(dict[str, Any]):
@@ -197,6 +204,8 @@ class MarkdownStream:
         """Characters sent in ``replace`` ops so far."""
         self._stale = False
         """A ``replace`` is owed (deferred by ``REPLACE_SHARE``)."""
+        self._tails_sent = 0
+        """Characters sent in whole ``tail`` previews so far (see ``TAIL_SHARE``)."""
 
     def feed(self, chunk: str) -> list[Op]:
         """Add text; returns the ops it causes (none while coalescing)."""
@@ -239,10 +248,22 @@ class MarkdownStream:
         self._last_flush = self._clock()
         self._take_incoming()
         ops: list[Op] = []
+        regions = len(self._regions)
         while self._advance(ops):
             pass
         tail = self._preview()
-        ops += diff_tail(self._tail, tail)
+        update = diff_tail(self._tail, tail)
+        if update and update[0].kind == "tail" and tail:
+            if self._tails_sent + len(tail) > TAIL_SHARE * (self._committed_size + len(tail)) + TAIL_SLACK:
+                # Deferred: the tail shown is still the preview of an earlier
+                # text, unless a block was committed from it meanwhile.
+                self._tail_preview.forget_tail()
+                if len(self._regions) == regions or not self._tail:
+                    return ops
+                update, tail = [Op("tail", "")], ""
+            else:
+                self._tails_sent += len(tail)
+        ops += update
         self._tail = tail
         return ops
 
