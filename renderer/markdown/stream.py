@@ -32,10 +32,10 @@ text was shown plain, inline HTML) is sent again whole as ``tail``: a
 hostile paragraph (hundreds of links on one line) fed a few characters at a
 time would send itself again at every chunk, quadratic.  A whole ``tail`` is
 sent only while the whole tails sent so far, this one included, stay under
-twice the committed HTML plus this tail, plus 1 KB so that a short answer
+twice the committed HTML plus this tail, plus 4 KB so that a short answer
 keeps every update (``TAIL_SHARE``, ``TAIL_ALLOWANCE``); else it waits
 until the answer has grown enough.  The whole tails then add up to about twice the final
-HTML plus 1 KB, sent at sizes that grow geometrically rather than at every
+HTML plus 4 KB, sent at sizes that grow geometrically rather than at every
 chunk.  A preview is only a preview, so skipping one is safe: the reader
 keeps the previous one (of an earlier text: nothing the text did not say),
 or an empty tail if a block was committed from it meanwhile, and ``close``
@@ -91,7 +91,7 @@ this one included, stay under this multiple of the committed HTML plus this
 tail (plus ``TAIL_ALLOWANCE``); otherwise it is deferred (``append`` ops are
 always sent)."""
 
-TAIL_ALLOWANCE = 1024
+TAIL_ALLOWANCE = 4096
 """Characters of whole ``tail`` previews allowed beyond ``TAIL_SHARE``: a short
 answer (or the start of one, when nothing is committed yet) is not held back."""
 
