@@ -26,6 +26,21 @@ the final HTML, plus at most one at ``close``: 2.25x the final HTML whatever
 the input (``tests/test_engine.py``), and the stale regions are re-rendered
 only when a replace is sent.
 
+The tail has a budget of the same kind.  A preview that only grew costs its
+new bytes (``append``), but one that changed before its end (a link whose
+text was shown plain, inline HTML) is sent again whole as ``tail``: a
+hostile paragraph (hundreds of links on one line) fed a few characters at a
+time would send itself again at every chunk, quadratic.  A whole ``tail`` is
+sent only while the whole tails sent so far, this one included, stay under
+twice the committed HTML plus this tail, plus 4 KB so that a short answer
+keeps every update (``TAIL_SHARE``, ``TAIL_ALLOWANCE``); else it waits
+until the answer has grown enough.  The whole tails then add up to about twice the final
+HTML plus 4 KB, sent at sizes that grow geometrically rather than at every
+chunk.  A preview is only a preview, so skipping one is safe: the reader
+keeps the previous one (of an earlier text: nothing the text did not say),
+or an empty tail if a block was committed from it meanwhile, and ``close``
+still converges.  ``append`` ops are always sent.
+
 Footnotes (chat configuration) are numbered in the order of their first
 reference and listed at the end of the answer, so they are settled at
 ``close``: the list of footnotes is sent as the last ``block``, or, when a
@@ -55,7 +70,7 @@ from .render import code_html, default_parser, fence_language, render_blocks, re
 from .split import find_split
 from .tail import TailPreview
 
-__all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "REPLACE_SHARE", "MarkdownStream"]
+__all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "REPLACE_SHARE", "TAIL_ALLOWANCE", "TAIL_SHARE", "MarkdownStream"]
 
 DEFAULT_INTERVAL = 0.1
 """Seconds between two re-renders of the tail: ten updates a second look
@@ -69,6 +84,16 @@ so that previews cost a bounded amount of CPU per second whatever its size."""
 REPLACE_SHARE = 0.25
 """A ``replace`` is sent while streaming only if the replaces already sent are
 at most this share of the committed HTML; otherwise it is deferred."""
+
+TAIL_SHARE = 2.0
+"""A preview is sent as a whole ``tail`` only if the whole tails sent so far,
+this one included, stay under this multiple of the committed HTML plus this
+tail (plus ``TAIL_ALLOWANCE``); otherwise it is deferred (``append`` ops are
+always sent)."""
+
+TAIL_ALLOWANCE = 4096
+"""Characters of whole ``tail`` previews allowed beyond ``TAIL_SHARE``: a short
+answer (or the start of one, when nothing is committed yet) is not held back."""
 
 
 class _References(dict[str, Any]):
@@ -201,6 +226,8 @@ class MarkdownStream:
         """Characters sent in ``replace`` ops so far."""
         self._stale = False
         """A ``replace`` is owed (deferred by ``REPLACE_SHARE``)."""
+        self._tails_sent = 0
+        """Characters sent in whole ``tail`` previews so far (see ``TAIL_SHARE``)."""
 
     def feed(self, chunk: str) -> list[Op]:
         """Add text; returns the ops it causes (none while coalescing)."""
@@ -216,7 +243,7 @@ class MarkdownStream:
             return self.flush()
         if ends_block:
             ops = self._commit_final()
-            return ops + self._update_tail() if ops else ops
+            return ops + self._update_tail(committed=True) if ops else ops
         return []
 
     @property
@@ -252,7 +279,8 @@ class MarkdownStream:
 
     def flush(self) -> list[Op]:
         """Commit what is final and bring the tail up to date now."""
-        return self._commit_final() + self._update_tail()
+        ops = self._commit_final()
+        return ops + self._update_tail(committed=bool(ops))
 
     def _commit_final(self) -> list[Op]:
         """Take the buffered text and commit the blocks now final."""
@@ -262,11 +290,22 @@ class MarkdownStream:
             pass
         return ops
 
-    def _update_tail(self) -> list[Op]:
-        """Re-render the tail; the ops that bring the client's up to date."""
+    def _update_tail(self, *, committed: bool) -> list[Op]:
+        """Re-render the tail; the ops that bring the client's up to date
+        (``committed``: blocks were just committed from what it previewed)."""
         self._last_flush = self._clock()
         tail = self._preview()
         ops = diff_tail(self._tail, tail)
+        if ops and ops[0].kind == "tail" and tail:
+            if self._tails_sent + len(tail) > TAIL_SHARE * (self._committed_size + len(tail)) + TAIL_ALLOWANCE:
+                # Deferred (see TAIL_SHARE): the reader keeps the preview of an
+                # earlier text, or none if a block was committed from it since.
+                self._tail_preview.forget_tail()  # its next preview starts afresh
+                if not committed or not self._tail:
+                    return []
+                ops, tail = [Op("tail", "")], ""
+            else:
+                self._tails_sent += len(tail)
         self._tail = tail
         return ops
 
