@@ -276,6 +276,21 @@ def _event(entry_id: str, fields: dict[str, str]) -> Event:
     return Event(kind, fields.get("d", ""), entry_id if kind in ID_EVENTS else None)
 
 
+
+def _without_client_setinfo() -> dict[str, Any]:
+    """Client options that skip ``CLIENT SETINFO`` on each new connection:
+    redis-py looks its own version up in the installed package metadata for
+    it, about a millisecond per connection, and readers arriving in a burst
+    open hundreds of connections."""
+    try:
+        from redis import DriverInfo  # noqa: F401  (redis-py >= 7.1: the old options warn)
+    except ImportError:
+        return {"lib_name": None, "lib_version": None}
+    return {"driver_info": None}
+
+
+_WITHOUT_CLIENT_SETINFO = _without_client_setinfo()
+
 class _Meta:
     """A stream's hash, read in one command (so its fields agree)."""
 
@@ -422,6 +437,7 @@ class RedisStore(StreamStore):
             # A blocked XREAD answers within block_ms; past this the host is gone.
             socket_timeout=self._block_ms / 1000 + 5.0,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            **_WITHOUT_CLIENT_SETINFO,
         )
         self._ttl_ms = max(1, int(ttl * 1000))
         self._lease_ms = max(1, int(lease * 1000))
