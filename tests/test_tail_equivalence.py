@@ -106,10 +106,65 @@ WORDS = ("alpha", "beta", "gamma", "**bold**", "*it*", "`code`", "[link](https:/
 MARKUP = ("**", "*", "_", "`", "``", "[", "](", ")", "~~", " ", ". ", "! ", "1. ", "- ", "<b>", "\\", "$", "|")
 
 
+# Sentences whose markup a cut could tear: links (label, destination, title,
+# reference), code spans (a closer in the next sentence, a bracket inside),
+# emphasis across sentences, raw HTML, formulas, bare URLs.
+TRICKY = (
+    "[a `]` b. more](u)",
+    '[x](/u "a) b. c")',
+    "Cost $x. Then y$ z.",
+    "see http://x.com/a`b c` d e`. f` g",
+    "*x [a*] y. z*",
+    "[a. b](u)",
+    "`a. b` c.",
+    "``a ` b. c`` d.",
+    "[a](b c. d)",
+    "[a][b. c]",
+    '<a title="x. y">t</a>',
+    "**a. b** c.",
+    "_a. b_",
+    "~~a. b~~",
+    "![i. j](u)",
+    "[a] b. [c](d) e.",
+    "x &amp; y. z",
+    "[^1] x. y",
+    "a \\[b. c\\]",
+    "![i. j](u) x. Cost $x$ z.",
+    "[a](u) b. <i>c</i>",
+)
+INLINE = (
+    *WORDS,
+    "[a",
+    "b]",
+    "](u)",
+    '](u "t. x")',
+    "`a",
+    "b`",
+    "<",
+    "<i>",
+    "&",
+    "$",
+    "![",
+    "[^",
+    "http://h.i/a`b",
+    "www.h.i",
+    "[ref]",
+    "[ref][]",
+    "*a*.",
+    "x!",
+    "y?",
+    "z;",
+)
+
+
 @st.composite
 def inline_line(draw: st.DrawFn) -> str:
     """Words and stray markup, with sentence ends that may cut the line."""
-    parts = draw(st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(MARKUP)), min_size=1, max_size=14))
+    parts = draw(
+        st.lists(
+            st.one_of(st.sampled_from(WORDS), st.sampled_from(MARKUP), st.sampled_from(TRICKY)), min_size=1, max_size=14
+        )
+    )
     return " ".join(parts).strip() or "word"
 
 
@@ -159,53 +214,6 @@ def test_paragraphs_show_the_same_tails(sentences: list[str], positions: list[in
     assert_same_tails(text, cut_at(text, [position % (len(text) + 1) for position in positions]))
 
 
-# Sentences whose markup a cut could tear: links (label, destination, title,
-# reference), code spans (a closer in the next sentence, a bracket inside),
-# emphasis across sentences, raw HTML, formulas, bare URLs.
-TRICKY = (
-    "[a `]` b. more](u)",
-    '[x](/u "a) b. c")',
-    "Cost $x. Then y$ z.",
-    "see http://x.com/a`b c` d e`. f` g",
-    "*x [a*] y. z*",
-    "[a. b](u)",
-    "`a. b` c.",
-    "``a ` b. c`` d.",
-    "[a](b c. d)",
-    "[a][b. c]",
-    '<a title="x. y">t</a>',
-    "**a. b** c.",
-    "_a. b_",
-    "~~a. b~~",
-    "![i. j](u)",
-    "[a] b. [c](d) e.",
-    "x &amp; y. z",
-    "[^1] x. y",
-    "a \\[b. c\\]",
-)
-INLINE = (
-    *WORDS,
-    "[a",
-    "b]",
-    "](u)",
-    '](u "t. x")',
-    "`a",
-    "b`",
-    "<",
-    "<i>",
-    "&",
-    "$",
-    "![",
-    "[^",
-    "http://h.i/a`b",
-    "www.h.i",
-    "[ref]",
-    "[ref][]",
-    "*a*.",
-    "x!",
-    "y?",
-    "z;",
-)
 DEFINITIONS = "[ref]: /r\n[a*]: /s\n[b. c]: /t\n\n"
 
 

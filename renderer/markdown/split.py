@@ -9,9 +9,11 @@ Only tight lists are cut: an item rendered alone cannot know that a blank
 line between two other items made the whole list loose.
 
 A paragraph being typed on one line is cut the same way into sentences, at
-a space after ``.``, ``!``, ``?``, ``:`` or ``;`` where the sentence before
-closes every code span, emphasis, link and parenthesis it opens, and the
-next one does not start like a block.
+a space after ``.``, ``!``, ``?``, ``:`` or ``;`` where nothing in the text
+before can read past the cut (``self_contained``: every code span, link and
+emphasis it opens ends in it, in plain forms) and the next sentence does not
+start like a block; so is a list item's first line (``splice_item``).  The
+completer reads only the last sentence of a paragraph, for the same reason.
 
 The last item of a list is cut the same way when its lines after the first
 are one tight nested list (``nested_list``): its first line and the nested
@@ -42,6 +44,7 @@ __all__ = [
     "find_split",
     "item_content",
     "list_items",
+    "may_be_sanitized",
     "nested_list",
     "new_block_start",
     "self_contained",
@@ -273,6 +276,14 @@ def self_contained(piece: str, closed: Callable[[str], bool]) -> bool:
     if _REACHES.search(piece) or not _links_and_code_close(piece):
         return False
     return not _EMPHASIS.search(piece) or closed(piece)
+
+
+def may_be_sanitized(sentence: str) -> bool:
+    """Whether markdown-it may read raw HTML, a formula or a footnote in
+    ``sentence``: the sanitizer would see the sentence's paragraph, and
+    rewrite what the sentences before it hold (``<img ... />`` as
+    ``<img ...>``), so the paragraph is not rendered piecewise."""
+    return _REACHES.search(sentence) is not None
 
 
 def _run_end(text: str, start: int) -> int:

@@ -3,7 +3,8 @@
 Rendering the whole pending text at every update would cost its size at
 every token.  The preview caches what does not change: a pending list or
 table is rendered item by item (``_split``), the last item's nested list
-item by item too, a one-line paragraph sentence by sentence, the blocks before a blank line once; plain word growth skips
+item by item too, a one-line paragraph or list item sentence by sentence,
+the blocks before a blank line once; plain word growth skips
 rendering altogether (``_preview.plain_growth``).  Markdown-it's own output
 passes the allowlist by construction (its links pass the same URL check),
 so only blocks holding author HTML go through the sanitizer.
@@ -24,6 +25,7 @@ from .split import (
     Split,
     item_content,
     list_items,
+    may_be_sanitized,
     nested_list,
     new_block_start,
     sentence_cuts,
@@ -129,10 +131,13 @@ class TailPreview:
         item: its sentences cut as a paragraph's (``_render_line``)."""
         nested = nested_list(item)
         if nested is None:
-            html = self._render_item_line(item, env)
-            return self._render(item, env) if html is None else html
+            return self._render_line_item(item, env)
         head, body = nested
-        html = splice_nested(self._cached(head, env), self._render_list(body, env, depth + 1))
+        html = splice_nested(self._cached(head, env, self._render_line_item), self._render_list(body, env, depth + 1))
+        return self._render(item, env) if html is None else html
+
+    def _render_line_item(self, item: str, env: dict[str, Any]) -> str:
+        html = self._render_item_line(item, env)
         return self._render(item, env) if html is None else html
 
     def _render_item_line(self, item: str, env: dict[str, Any]) -> str | None:
@@ -145,7 +150,7 @@ class TailPreview:
         if start is None:
             return None
         cuts = [start + cut for cut in self._sentence_cuts(line[start:], env)]
-        if len(cuts) < 3:
+        if len(cuts) < 2 or may_be_sanitized(line[cuts[-1] :]):
             return None
         sources = [line[begin:end] for begin, end in itertools.pairwise([*cuts[1:], len(line)])]
         parts = [self._cached(source, env, self._render_sentence) for source in sources[:-1]]
@@ -157,7 +162,7 @@ class TailPreview:
         """A one-line block; a paragraph's complete sentences come from the
         cache, only the last one is rendered now."""
         cuts = self._sentence_cuts(line, env)
-        if len(cuts) > 1:
+        if len(cuts) > 1 and not may_be_sanitized(line[cuts[-1] :]):
             sources = [line[start:end] for start, end in itertools.pairwise([*cuts, len(line)])]
             parts = [self._cached(sources[0], env)]
             parts += [self._cached(source, env, self._render_sentence) for source in sources[1:-1]]
