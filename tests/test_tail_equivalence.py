@@ -259,6 +259,11 @@ def test_completing_the_last_sentence_is_completing_the_paragraph(text: str) -> 
             assert fast.complete(source, refs) == plain.complete_whole(source, refs), repr(source)
 
 
+def test_an_item_with_an_unclosed_fence_keeps_its_last_newline() -> None:
+    text = "1. alpha\n   1. alpha\n   ```\n   2. alpha\n   3. alpha\n   ---\n2. alpha"
+    assert_same_tails(text, (text,))
+
+
 def test_a_code_span_in_a_link_label_is_no_cut() -> None:
     closed = Completer(default_parser()).closed
     line = "[a `]` b. more](u) x"

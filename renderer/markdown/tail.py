@@ -120,7 +120,9 @@ class TailPreview:
         if cut is None:
             return self._render(source, env)
         items, split = cut
-        parts = [self._cached(item, env, self._render_list) for item in items[:-1]]
+        # An item before the last ends with the newline before the next (an
+        # unclosed fence in it keeps its last line's newline).
+        parts = [self._cached(item + "\n", env, self._render_list) for item in items[:-1]]
         parts.append(self._render_item(items[-1], env, depth))
         html = splice(parts, split)
         return self._render(source, env) if html is None else html
