@@ -1,10 +1,11 @@
 """The tail preview's shortcuts show exactly what the plain way shows.
 
 ``TailPreview`` renders only what changed: the last item of a list, and in
-it the last nested item; the last sentence of a paragraph, completed alone.
-Each shortcut must give the same tail HTML, at every state, as the plain
-computation it replaces: the last item rendered whole, the paragraph
-completed whole.  Two engines are fed the same chunks in lockstep, one with
+it the last nested item, or the last sentence of its line; the last
+sentence of a paragraph, rendered and completed alone.  Each shortcut must
+give the same tail HTML, at every state, as the plain computation it
+replaces: the last item rendered whole, a one-line paragraph rendered
+whole, the paragraph completed whole.  Two engines are fed the same chunks in lockstep, one with
 the shortcuts and one with ``Plain`` (the shortcuts turned off), and their
 tails compared after every chunk.
 """
@@ -24,6 +25,8 @@ from spec_examples import load_spec_examples
 
 from renderer import MarkdownStream
 from renderer.markdown.complete import Completer
+from renderer.markdown.render import default_parser
+from renderer.markdown.split import self_contained, sentence_cuts
 from renderer.markdown.tail import TailPreview
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +52,9 @@ class Plain(TailPreview):
 
     def _render_list(self, source: str, env: dict[str, Any], depth: int = 0) -> str:
         return self._render(source, env)
+
+    def _render_line(self, line: str, env: dict[str, Any]) -> str:
+        return self._render(line, env)
 
 
 def tails(chunks: tuple[str, ...], plain: bool) -> list[str]:
@@ -100,10 +106,65 @@ WORDS = ("alpha", "beta", "gamma", "**bold**", "*it*", "`code`", "[link](https:/
 MARKUP = ("**", "*", "_", "`", "``", "[", "](", ")", "~~", " ", ". ", "! ", "1. ", "- ", "<b>", "\\", "$", "|")
 
 
+# Sentences whose markup a cut could tear: links (label, destination, title,
+# reference), code spans (a closer in the next sentence, a bracket inside),
+# emphasis across sentences, raw HTML, formulas, bare URLs.
+TRICKY = (
+    "[a `]` b. more](u)",
+    '[x](/u "a) b. c")',
+    "Cost $x. Then y$ z.",
+    "see http://x.com/a`b c` d e`. f` g",
+    "*x [a*] y. z*",
+    "[a. b](u)",
+    "`a. b` c.",
+    "``a ` b. c`` d.",
+    "[a](b c. d)",
+    "[a][b. c]",
+    '<a title="x. y">t</a>',
+    "**a. b** c.",
+    "_a. b_",
+    "~~a. b~~",
+    "![i. j](u)",
+    "[a] b. [c](d) e.",
+    "x &amp; y. z",
+    "[^1] x. y",
+    "a \\[b. c\\]",
+    "![i. j](u) x. Cost $x$ z.",
+    "[a](u) b. <i>c</i>",
+)
+INLINE = (
+    *WORDS,
+    "[a",
+    "b]",
+    "](u)",
+    '](u "t. x")',
+    "`a",
+    "b`",
+    "<",
+    "<i>",
+    "&",
+    "$",
+    "![",
+    "[^",
+    "http://h.i/a`b",
+    "www.h.i",
+    "[ref]",
+    "[ref][]",
+    "*a*.",
+    "x!",
+    "y?",
+    "z;",
+)
+
+
 @st.composite
 def inline_line(draw: st.DrawFn) -> str:
     """Words and stray markup, with sentence ends that may cut the line."""
-    parts = draw(st.lists(st.one_of(st.sampled_from(WORDS), st.sampled_from(MARKUP)), min_size=1, max_size=14))
+    parts = draw(
+        st.lists(
+            st.one_of(st.sampled_from(WORDS), st.sampled_from(MARKUP), st.sampled_from(TRICKY)), min_size=1, max_size=14
+        )
+    )
     return " ".join(parts).strip() or "word"
 
 
@@ -151,3 +212,63 @@ def test_paragraphs_show_the_same_tails(sentences: list[str], positions: list[in
     text = " ".join(sentences)
     note(repr(text))
     assert_same_tails(text, cut_at(text, [position % (len(text) + 1) for position in positions]))
+
+
+DEFINITIONS = "[ref]: /r\n[a*]: /s\n[b. c]: /t\n\n"
+
+
+@st.composite
+def tricky_paragraph(draw: st.DrawFn) -> str:
+    """Sentences of words, markup and the tricky cases, maybe on several
+    lines, maybe in a quote or a list item."""
+    parts = draw(
+        st.lists(st.one_of(st.sampled_from(INLINE), st.sampled_from(MARKUP), st.sampled_from(TRICKY)), max_size=16)
+    )
+    separators = draw(
+        st.lists(st.sampled_from((" ", " ", " ", ". ", "  ", "\n")), min_size=len(parts), max_size=len(parts))
+    )
+    text = "".join(part + separator for part, separator in zip(parts, separators, strict=True)).strip() or "word"
+    prefix = draw(st.sampled_from(("", "", "", "> ", "- ", "1. ", "Intro.\n\n", DEFINITIONS)))
+    return prefix + text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tricky_paragraph(), st.lists(st.integers(0, 400), max_size=40))
+def test_tricky_paragraphs_show_the_same_tails(text: str, positions: list[int]) -> None:
+    note(repr(text))
+    assert_same_tails(text, cut_at(text, [position % (len(text) + 1) for position in positions]))
+
+
+@pytest.mark.parametrize("sentence", TRICKY)
+def test_tricky_sentences_show_the_same_tails(sentence: str) -> None:
+    for text in (sentence, f"Lead. {sentence} tail. end", f"- Lead. {sentence} tail. end", DEFINITIONS + sentence):
+        assert_same_tails(text, cut(text, 1))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tricky_paragraph())
+def test_completing_the_last_sentence_is_completing_the_paragraph(text: str) -> None:
+    """At every prefix, the completion of the last sentence alone (its cuts
+    found incrementally) is the completion of the whole paragraph."""
+    md = default_parser()
+    fast, plain = Completer(md), Completer(md)
+    references = {"REF": {"href": "/r", "title": ""}, "A*": {"href": "/s", "title": ""}}
+    for end in range(len(text) + 1):
+        source = text[:end]
+        for refs in ({}, references):
+            assert fast.complete(source, refs) == plain.complete_whole(source, refs), repr(source)
+
+
+def test_an_item_with_an_unclosed_fence_keeps_its_last_newline() -> None:
+    text = "1. alpha\n   1. alpha\n   ```\n   2. alpha\n   3. alpha\n   ---\n2. alpha"
+    assert_same_tails(text, (text,))
+
+
+def test_a_code_span_in_a_link_label_is_no_cut() -> None:
+    closed = Completer(default_parser()).closed
+    line = "[a `]` b. more](u) x"
+    assert sentence_cuts(line, closed) == [0]
+    assert not self_contained("[a `]` b. ", closed)
+    assert self_contained("Use [a](https://x.y/a) and `b[0]`. ", closed)
+    assert not self_contained("see http://h.i/a`b`. ", closed)
+    assert self_contained("see [h](http://h.i/a) now. ", closed)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -42,6 +42,7 @@ from markdown_it.rules_inline.balance_pairs import processDelimiters
 from markdown_it.rules_inline.state_inline import StateInline
 
 from .render import starts_html_block
+from .split import sentence_cuts
 
 __all__ = ["Completer", "Edit", "last_paragraph"]
 
@@ -446,12 +447,23 @@ def _inside_fence(source: str, end: int) -> bool:
 
 class Completer:
     """Completes the last paragraph of a preview source; remembers its last
-    answer, so that a paragraph growing by plain words costs no parsing."""
+    answer, so that a paragraph growing by plain words costs no parsing.
+
+    Only the paragraph's last sentence is read at each update: the text
+    after its last cut (``split.sentence_cuts``), where nothing before can
+    reach past (``split.self_contained``), is completed as if it were the
+    whole paragraph, and the edit moved back in place.  markdown-it reads
+    the paragraph as the sentences before that cut followed by the rest
+    read alone, and every edit is made from what the rest holds (openers
+    left open, brackets, tags and runs at its end): the sentences before
+    close all they open and end in a space, so they add none."""
 
     def __init__(self, md: MarkdownIt) -> None:
         self._md = md
         self._last: tuple[str, int, Edit] | None = None
-        self._closed: dict[str, bool] = {}
+        self._closed: dict[tuple[str, int], bool] = {}
+        self._cuts: tuple[str, int, list[int]] = ("", 0, [0])
+        """The last paragraph text cut into sentences, the references' count then, its cuts."""
 
     def edit(self, text: str, references: Mapping[str, Any]) -> Edit:
         """The edit for a paragraph's inline text."""
@@ -472,36 +484,59 @@ class Completer:
 
     def complete(self, source: str, references: Mapping[str, Any]) -> str:
         """``source`` with its last paragraph shown as it will most likely
-        look once finished."""
-        return self.complete_whole(source, references)
+        look once finished (only its last sentence read)."""
+        paragraph = last_paragraph(source)
+        if paragraph is None or not _SPECIAL.search(paragraph.text):
+            return source
+        start = self.last_sentence(paragraph.text, references)
+        edit = self.edit(paragraph.text[start:], references)
+        if start and edit is not NO_EDIT:
+            edit = replace(edit, cuts=tuple((begin + start, end + start) for begin, end in edit.cuts))
+        return _apply(source, paragraph, edit)
 
     def complete_whole(self, source: str, references: Mapping[str, Any]) -> str:
         """``complete``, reading the whole last paragraph."""
         paragraph = last_paragraph(source)
         if paragraph is None or not _SPECIAL.search(paragraph.text):
             return source
-        edit = self.edit(paragraph.text, references)
-        if paragraph.html:
-            edit = Edit(tuple(cut for cut in edit.cuts if cut[1] == len(paragraph.text)), "")
-        if edit is NO_EDIT or (not edit.cuts and not edit.closers):
-            return source
-        pieces = []
-        position = 0
-        for start, stop in edit.cuts:
-            begin = paragraph.source_offset(start)
-            pieces.append(source[position:begin])
-            position = paragraph.end if stop >= len(paragraph.text) else paragraph.source_offset(stop)
-        pieces.append(source[position : paragraph.end])
-        body = "".join(pieces)
-        if edit.closers:
-            body = (body.rstrip() if edit.strip else body) + edit.closers
-        return body + source[paragraph.end :]
+        return _apply(source, paragraph, self.edit(paragraph.text, references))
 
-    def closed(self, text: str) -> bool:
-        """Whether ``text`` leaves no inline markup open (cached)."""
-        known = self._closed.get(text)
+    def last_sentence(self, text: str, references: Mapping[str, Any]) -> int:
+        """Where the last sentence of a paragraph's inline text starts: its
+        last cut, found from the cuts of the previous text when it grew."""
+        known, count, cuts = self._cuts
+        if count != len(references) or not text.startswith(known[: cuts[-1] + 1]):
+            cuts = [0]
+        cuts = sentence_cuts(text, lambda piece: self.closed(piece, references), cuts)
+        self._cuts = (text, len(references), cuts)
+        return cuts[-1]
+
+    def closed(self, text: str, references: Mapping[str, Any] | None = None) -> bool:
+        """Whether ``text`` leaves no inline markup open, read with
+        ``references`` (cached)."""
+        key = (text, len(references) if references else 0)
+        known = self._closed.get(key)
         if known is None:
             if len(self._closed) > 4096:
                 self._closed.clear()
-            known = self._closed[text] = open_markup_closed(self._md, text, {"references": {}})
+            known = self._closed[key] = open_markup_closed(self._md, text, {"references": dict(references or {})})
         return known
+
+
+def _apply(source: str, paragraph: Paragraph, edit: Edit) -> str:
+    """``source`` with ``edit`` made to its last paragraph."""
+    if paragraph.html:
+        edit = Edit(tuple(cut for cut in edit.cuts if cut[1] == len(paragraph.text)), "")
+    if edit is NO_EDIT or (not edit.cuts and not edit.closers):
+        return source
+    pieces = []
+    position = 0
+    for start, stop in edit.cuts:
+        begin = paragraph.source_offset(start)
+        pieces.append(source[position:begin])
+        position = paragraph.end if stop >= len(paragraph.text) else paragraph.source_offset(stop)
+    pieces.append(source[position : paragraph.end])
+    body = "".join(pieces)
+    if edit.closers:
+        body = (body.rstrip() if edit.strip else body) + edit.closers
+    return body + source[paragraph.end :]

@@ -9,9 +9,11 @@ Only tight lists are cut: an item rendered alone cannot know that a blank
 line between two other items made the whole list loose.
 
 A paragraph being typed on one line is cut the same way into sentences, at
-a space after ``.``, ``!``, ``?``, ``:`` or ``;`` where the sentence before
-closes every code span, emphasis, link and parenthesis it opens, and the
-next one does not start like a block.
+a space after ``.``, ``!``, ``?``, ``:`` or ``;`` where nothing in the text
+before can read past the cut (``self_contained``: every code span, link and
+emphasis it opens ends in it, in plain forms) and the next sentence does not
+start like a block; so is a list item's first line (``splice_item``).  The
+completer reads only the last sentence of a paragraph, for the same reason.
 
 The last item of a list is cut the same way when its lines after the first
 are one tight nested list (``nested_list``): its first line and the nested
@@ -40,11 +42,15 @@ from .commit import Block
 __all__ = [
     "Split",
     "find_split",
+    "item_content",
     "list_items",
+    "may_be_sanitized",
     "nested_list",
     "new_block_start",
+    "self_contained",
     "sentence_cuts",
     "splice",
+    "splice_item",
     "splice_nested",
     "splice_sentences",
 ]
@@ -55,8 +61,12 @@ _TABLE_CLOSING = "</tbody>\n</table>\n"
 _SENTENCE_END = re.compile(r"[.!?:;] +(?=[^-+*#>|=`~\d\s])")
 # After a blank line, a line that starts like this may continue a list.
 _CONTINUES = re.compile(r"[ \t]|(?:[-+*]|\d{1,9}[.)])(?:[ \t]|\Z)")
-_PAIRS = (("[", "]"), ("(", ")"))
-_DELIMITER = re.compile(r"[*_~`]")
+# What lets a sentence's inline markup read past its end (``self_contained``).
+_REACHES = re.compile(r"[<$\\&]|\[\^")
+_EMPHASIS = re.compile(r"[*_~]")
+_CODE_OR_BRACKET = re.compile(r"[`\[\]]")
+_BACKTICK_RUN = re.compile(r"`+")
+_DESTINATION = re.compile(r"[^\s()<>\[\]`\"'\\]*\)")
 # A list item's first line: indentation, marker, the spaces before its
 # content (1 to 4: with more, the content would be indented code).
 _ITEM_START = re.compile(r"( {0,3})([-+*]|\d{1,9}[.)])( {1,4})(?=\S)")
@@ -192,6 +202,29 @@ def splice_nested(head: str, nested: str) -> str | None:
     return head[: closing.start()] + "\n" + nested + head[closing.start() :]
 
 
+def item_content(line: str) -> int | None:
+    """Where the content of a list item's first line starts (``None`` if
+    ``line`` is not one line that starts an item)."""
+    start = _ITEM_START.match(line)
+    return None if start is None or "\n" in line else start.end()
+
+
+def splice_item(head: str, gap: str, parts: Sequence[str], sources: Sequence[str], opening: str = "<p>") -> str | None:
+    """The HTML of a one-line list item from that of its marker and first
+    sentence alone (``head``: a one-item list; ``gap``: the spaces its source
+    ends with) and that of its other sentences, each rendered as a paragraph
+    (``sources``: theirs); ``None`` if the first sentence is not a paragraph
+    (its item's HTML does not read ``<li ...>text</li>``)."""
+    closing = _ITEM_CLOSING.search(head)
+    body = head.find(">", head.find("<li")) + 1
+    if closing is None or head.count("<li") != 1 or body >= closing.start() or head[body] == "\n":
+        return None
+    rest = splice_sentences(parts, sources, opening)
+    if rest is None:
+        return None
+    return head[: closing.start()] + gap + rest[len(opening) : -5] + head[closing.start() :]
+
+
 def splice(parts: Sequence[str], split: Split) -> str | None:
     """Join the items' HTML into one list or table; ``None`` if an item does
     not have the expected shape (the caller then renders the whole)."""
@@ -210,25 +243,126 @@ def splice(parts: Sequence[str], split: Split) -> str | None:
     return "".join(joined)
 
 
-def _balanced(piece: str, closed: Callable[[str], bool]) -> bool:
-    """Whether inline markup in ``piece`` cannot reach past its end."""
-    if "<" in piece or "\\" in piece or "&" in piece:
+def self_contained(piece: str, closed: Callable[[str], bool]) -> bool:
+    """Whether no inline construct in ``piece`` (a sentence and the spaces
+    after it) can reach past its end, whatever text follows: then markdown-it
+    reads ``piece + rest`` as ``piece`` followed by ``rest`` read alone.
+
+    markdown-it's inline rules read forward only.  What can read across the
+    spaces ``piece`` ends with is a code span looking for its closer, a link
+    or image looking for its label's ``]``, its destination and title, or a
+    reference label, raw HTML or an autolink (``<``), a formula (``$``),
+    something escaped or an entity (``\\``, ``&``), a footnote (``[^``);
+    and emphasis pairs an opener left open with a later closer.  So a piece
+    is a cut only if
+
+    * it has none of ``<``, ``$``, ``\\``, ``&``, ``[^``;
+    * each backtick run that opens a code span meets its closer (the next
+      run of its length) in the piece, at top level or in a link's text;
+    * each ``[`` meets its ``]`` in the piece with no other bracket between
+      (not even in a code span: the completer counts brackets roughly), and
+      the ``]`` is followed by ``(``, a plain destination and ``)`` (no
+      space, quote, bracket, parenthesis or backtick in it), or by neither
+      ``(`` nor ``[`` (a shortcut reference, or text); no ``]`` is alone;
+    * ``://`` (a bare URL: linkify reads on through backticks and
+      brackets) is only in a code span or a destination;
+    * ``closed`` (markdown-it's own scan of the piece, with the references
+      in use) finds no emphasis opener left unmatched.
+
+    Every read then stops inside the piece, so the rest cannot change how
+    the piece reads, and the rest reads as it would alone: emphasis looks
+    back one character (a space either way) and pairs only with openers
+    left open."""
+    if _REACHES.search(piece) or not _links_and_code_close(piece):
         return False
-    for opening, closing in _PAIRS:
-        if piece.count(opening) != piece.count(closing):
+    return not _EMPHASIS.search(piece) or closed(piece)
+
+
+def may_be_sanitized(sentence: str) -> bool:
+    """Whether markdown-it may read raw HTML, a formula or a footnote in
+    ``sentence``: the sanitizer would see the sentence's paragraph, and
+    rewrite what the sentences before it hold (``<img ... />`` as
+    ``<img ...>``), so the paragraph is not rendered piecewise."""
+    return _REACHES.search(sentence) is not None
+
+
+def _run_end(text: str, start: int) -> int:
+    """Where the backtick run at ``start`` ends."""
+    end = start + 1
+    while end < len(text) and text[end] == "`":
+        end += 1
+    return end
+
+
+def _code_end(text: str, start: int) -> int:
+    """Where the code span opened by the backtick run at ``start`` ends (its
+    closer: the next run of the same length), -1 if nothing closes it."""
+    length = _run_end(text, start) - start
+    for run in _BACKTICK_RUN.finditer(text, start + length):
+        if len(run.group()) == length:
+            return run.end()
+    return -1
+
+
+def _links_and_code_close(piece: str) -> bool:
+    """Whether every code span, link and image in ``piece`` ends in it, in
+    the plain forms ``self_contained`` allows, and no bare URL (``://``,
+    which linkify reads on, backticks and brackets included) is outside
+    them."""
+    inert: list[tuple[int, int]] = []  # code spans and destinations
+    position = 0
+    while (found := _CODE_OR_BRACKET.search(piece, position)) is not None:
+        start = found.start()
+        if found.group() == "`":
+            position = _code_end(piece, start)
+            if position < 0:
+                return False
+            inert.append((start, position))
+            continue
+        if found.group() == "]":
             return False
-    return not _DELIMITER.search(piece) or closed(piece)
+        # A link's (or an image's) text: code spans in it, no other bracket.
+        inner = start + 1
+        while True:
+            found = _CODE_OR_BRACKET.search(piece, inner)
+            if found is None or found.group() == "[":
+                return False
+            if found.group() == "]":
+                break
+            inner = _code_end(piece, found.start())
+            if inner < 0 or "[" in piece[found.start() : inner] or "]" in piece[found.start() : inner]:
+                return False
+            inert.append((found.start(), inner))
+        position = found.end()
+        if piece.startswith("(", position):
+            destination = _DESTINATION.match(piece, position + 1)
+            if destination is None:
+                return False
+            inert.append((position, destination.end()))
+            position = destination.end()
+        elif piece.startswith("[", position):
+            return False  # a full reference link: its label is read too
+    start = piece.find("://")
+    while start >= 0:
+        if not any(begin < start and start + 3 <= end for begin, end in inert):
+            return False
+        start = piece.find("://", start + 1)
+    return True
 
 
-def sentence_cuts(line: str, closed: Callable[[str], bool]) -> list[int]:
-    """Where a one-line paragraph can be cut into sentences that render alone;
-    ``closed`` tells whether a piece leaves emphasis or a code span open (as
-    markdown-it pairs them: ``**2. `` has an even count and is open)."""
-    cuts = [0]
-    for end in _SENTENCE_END.finditer(line):
-        if _balanced(line[cuts[-1] : end.end()], closed):
-            cuts.append(end.end())
-    return cuts
+def sentence_cuts(line: str, closed: Callable[[str], bool], cuts: Sequence[int] = (0,)) -> list[int]:
+    """Where a paragraph's inline text can be cut into sentences, each of
+    which reads alone as it reads in the whole (``self_contained``); it then
+    renders alone, and is completed alone.  ``closed`` tells whether a piece
+    leaves emphasis or a code span open (as markdown-it pairs them:
+    ``**2. `` has an even count and is open).  ``cuts``: cuts already known
+    in a prefix of ``line`` that ends after the last one (the search goes on
+    from the last)."""
+    found = list(cuts)
+    for end in _SENTENCE_END.finditer(line, found[-1]):
+        if self_contained(line[found[-1] : end.end()], closed):
+            found.append(end.end())
+    return found
 
 
 def splice_sentences(parts: Sequence[str], sources: Sequence[str], opening: str = "<p>") -> str | None:

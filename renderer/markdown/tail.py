@@ -3,7 +3,8 @@
 Rendering the whole pending text at every update would cost its size at
 every token.  The preview caches what does not change: a pending list or
 table is rendered item by item (``_split``), the last item's nested list
-item by item too, a one-line paragraph sentence by sentence, the blocks before a blank line once; plain word growth skips
+item by item too, a one-line paragraph or list item sentence by sentence,
+the blocks before a blank line once; plain word growth skips
 rendering altogether (``_preview.plain_growth``).  Markdown-it's own output
 passes the allowlist by construction (its links pass the same URL check),
 so only blocks holding author HTML go through the sanitizer.
@@ -22,11 +23,14 @@ from .preview import compact, plain_growth, preview_source
 from .render import has_raw_html, top_level_blocks
 from .split import (
     Split,
+    item_content,
     list_items,
+    may_be_sanitized,
     nested_list,
     new_block_start,
     sentence_cuts,
     splice,
+    splice_item,
     splice_nested,
     splice_sentences,
 )
@@ -116,26 +120,51 @@ class TailPreview:
         if cut is None:
             return self._render(source, env)
         items, split = cut
-        parts = [self._cached(item, env, self._render_list) for item in items[:-1]]
+        # An item before the last ends with the newline before the next (an
+        # unclosed fence in it keeps its last line's newline).
+        parts = [self._cached(item + "\n", env, self._render_list) for item in items[:-1]]
         parts.append(self._render_item(items[-1], env, depth))
         html = splice(parts, split)
         return self._render(source, env) if html is None else html
 
     def _render_item(self, item: str, env: dict[str, Any], depth: int) -> str:
         """A list item with a tight list nested under its first line: the
-        first line from the cache, the nested list cut again."""
+        first line from the cache, the nested list cut again; a one-line
+        item: its sentences cut as a paragraph's (``_render_line``)."""
         nested = nested_list(item)
         if nested is None:
-            return self._render(item, env)
+            return self._render_line_item(item, env)
         head, body = nested
-        html = splice_nested(self._cached(head, env), self._render_list(body, env, depth + 1))
+        html = splice_nested(self._cached(head, env, self._render_line_item), self._render_list(body, env, depth + 1))
         return self._render(item, env) if html is None else html
+
+    def _render_line_item(self, item: str, env: dict[str, Any]) -> str:
+        html = self._render_item_line(item, env)
+        return self._render(item, env) if html is None else html
+
+    def _render_item_line(self, item: str, env: dict[str, Any]) -> str | None:
+        """A list item of one line cut into sentences: its marker and first
+        sentence rendered as a one-item list (from the cache), the other
+        sentences as a paragraph's, spliced into its ``<li>`` (``None`` if
+        it is not cut, or is not a paragraph)."""
+        line = item[:-1] if item.endswith("\n") else item
+        start = item_content(line)
+        if start is None:
+            return None
+        cuts = [start + cut for cut in self._sentence_cuts(line[start:], env)]
+        if len(cuts) < 2 or may_be_sanitized(line[cuts[-1] :]):
+            return None
+        sources = [line[begin:end] for begin, end in itertools.pairwise([*cuts[1:], len(line)])]
+        parts = [self._cached(source, env, self._render_sentence) for source in sources[:-1]]
+        parts.append(self._render_sentence(sources[-1], env))
+        head = line[: cuts[1]]
+        return splice_item(self._cached(head, env), head[len(head.rstrip(" ")) :], parts, sources, self._paragraph)
 
     def _render_line(self, line: str, env: dict[str, Any]) -> str:
         """A one-line block; a paragraph's complete sentences come from the
         cache, only the last one is rendered now."""
-        cuts = sentence_cuts(line, self._completer.closed)
-        if len(cuts) > 1:
+        cuts = self._sentence_cuts(line, env)
+        if len(cuts) > 1 and not may_be_sanitized(line[cuts[-1] :]):
             sources = [line[start:end] for start, end in itertools.pairwise([*cuts, len(line)])]
             parts = [self._cached(sources[0], env)]
             parts += [self._cached(source, env, self._render_sentence) for source in sources[1:-1]]
@@ -144,6 +173,10 @@ class TailPreview:
             if spliced is not None:
                 return spliced
         return self._render(line, env)
+
+    def _sentence_cuts(self, line: str, env: dict[str, Any]) -> list[int]:
+        references = env["references"]
+        return sentence_cuts(line, lambda piece: self._completer.closed(piece, references))
 
     def _cached(self, source: str, env: dict[str, Any], render: Render | None = None) -> str:
         html = self._pieces.get(source)
