@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from spec_examples import load_spec_examples
 
-from renderer import MarkdownStream
+from renderer import MarkdownStream, render_markdown
 from renderer.markdown.complete import Completer
+from renderer.markdown.ops import Document
 from renderer.markdown.render import default_parser
 from renderer.markdown.split import self_contained, sentence_cuts
 from renderer.markdown.tail import TailPreview
@@ -272,3 +273,46 @@ def test_a_code_span_in_a_link_label_is_no_cut() -> None:
     assert self_contained("Use [a](https://x.y/a) and `b[0]`. ", closed)
     assert not self_contained("see http://h.i/a`b`. ", closed)
     assert self_contained("see [h](http://h.i/a) now. ", closed)
+
+
+def committed_at_close(chunks: tuple[str, ...], interval: float) -> tuple[str, bool]:
+    """The answer's final HTML, streamed; and whether the list it ended with
+    was committed from the preview's pieces (``TailPreview.whole_list``)."""
+    now = [0.0]
+    stream = MarkdownStream(interval=interval, clock=lambda: now[0])
+    document = Document()
+    used = []
+    whole_list = stream._tail_preview.whole_list
+
+    def spy(source: str, references: Mapping[str, Any]) -> str | None:
+        html = whole_list(source, references)
+        used.append(html is not None)
+        return html
+
+    stream._tail_preview.whole_list = spy  # type: ignore[method-assign]
+    for chunk in chunks:
+        now[0] += 0.05
+        for op in stream.feed(chunk):
+            document.apply(op)
+    for op in stream.close():
+        document.apply(op)
+    return document.html, any(used)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunked_lists(), st.sampled_from((0.0, 0.1, 1.0)))
+def test_a_list_that_ends_the_answer_is_committed_as_a_full_render_gives_it(
+    case: tuple[str, tuple[str, ...]], interval: float
+) -> None:
+    text, chunks = case
+    note(repr(text))
+    html, _ = committed_at_close(chunks, interval)
+    assert html == render_markdown(text)
+
+
+def test_the_benchmark_answers_list_is_committed_from_the_preview_pieces() -> None:
+    text = ANSWER.read_text()[:2048]
+    text = text[: text.rfind("\n") + 1]
+    html, used = committed_at_close(cut(text, 7), 0.1)
+    assert html == render_markdown(text)
+    assert used

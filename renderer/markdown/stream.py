@@ -321,7 +321,8 @@ class MarkdownStream:
         # Everything left is final: one render, without first asking which
         # blocks are (answers often end together: this is their last burst).
         text, self._pending, self._fence = self._pending, "", None
-        self._commit(text, ops, from_tail=True)
+        whole = self._tail_preview.whole_list(text, self._references)
+        self._commit(text, ops, from_tail=True, html=None if whole is None else [self._sanitize(whole)])
         self._replace(ops, final=True)  # late reference definitions still owed
         self._settle_footnotes(ops)
         return ops
@@ -402,12 +403,14 @@ class MarkdownStream:
             return self._fence.html(self._pending[max(partial, self._fence.scanned) :])
         return self._tail_preview.html(self._pending, self._references, self._tail)
 
-    def _commit(self, text: str, ops: list[Op], *, from_tail: bool = False) -> None:
+    def _commit(self, text: str, ops: list[Op], *, from_tail: bool = False, html: list[str] | None = None) -> None:
         """Render and sanitize ``text`` once and commit it: as ``block`` ops, or,
-        ``from_tail``, by bringing the tail up to it and promoting it."""
+        ``from_tail``, by bringing the tail up to it and promoting it.
+        ``html``: its blocks' HTML, already made (a list that ends the answer)."""
         known = len(self._references)
         self._references.missed = set()
-        html = render_blocks(self._md, self._md.parse(text, self._env), self._env, self._sanitize)
+        if html is None:
+            html = render_blocks(self._md, self._md.parse(text, self._env), self._env, self._sanitize)
         self._regions.append(_Region(text, html, self._references.missed))
         self._committed_size += sum(map(len, html))
         if from_tail:

@@ -84,6 +84,22 @@ class TailPreview:
             return grown
         return compact(self._render_source(source, {"references": dict(references), "footnote_section": False}))
 
+    def whole_list(self, source: str, references: Mapping[str, Any]) -> str | None:
+        """``source`` rendered whole, when it is one tight list (``list_items``):
+        assembled from the items the preview rendered already, so that it
+        costs about its last item (an answer that ends with a long list
+        commits it at the end, when many answers end together).  The same
+        HTML as a full render, as the preview's splices are; ``None`` if
+        ``source`` is anything else."""
+        if list_items(source) is None:
+            return None
+        env = {"references": dict(references), "footnote_section": False}
+        if self.split is not None and not self.split.prefix:
+            spliced = self._render_items(self.split, source, env)
+            if spliced is not None:
+                return spliced
+        return self._render_list(source, env)
+
     def _render_source(self, source: str, env: dict[str, Any]) -> str:
         boundary = new_block_start(source)
         if boundary:
