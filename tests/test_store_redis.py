@@ -37,7 +37,7 @@ def redis_stores(redis_url: str) -> Stores:
     return Stores("redis", redis_url)
 
 
-# --- Redis only: ids and the one reader per stream ---------------------------------------
+# --- Redis only: ids and the one reader per process -------------------------------------
 
 
 @pytest.mark.parametrize(

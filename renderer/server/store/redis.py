@@ -19,15 +19,25 @@ it guards are one atomic step: at most one process ends a stream whose lease
 expired, and nothing is written after ``done``.  One process writes a stream
 (its generation task): ``append`` is applied to the tail here, in Python.
 
-Per process, one reader task per stream fans out to local subscriptions
-(bounded queues, as in the memory store); it starts with the stream's first
-local subscription and stops when the last leaves.  Cancel is a ``PUBLISH``
-that every store listens to.
+Per process, one reader task follows every stream with local subscriptions
+(one more per ``READER_STREAMS``, 200, streams): each round is one
+``XREAD BLOCK`` over all its streams, from each stream's last entry read,
+and the entries go to each stream's ``_Follower``, which fans them out to
+the local subscriptions (bounded queues, as in the memory store).  A stream
+is followed from its first local subscription until the last leaves (the
+next round leaves it out).  A stream followed while the reader is blocked
+gets an entry in the reader's wake-up stream (``{prefix}wake:ORIGIN:N``,
+trimmed to one entry, expiring), which the ``XREAD`` also reads, so the
+call returns and the next round includes it.  A stream quiet for
+``block_ms`` has its lease checked (``_EXPIRE_LEASE``; at most
+``LEASE_CHECKS`` per round, in one pipeline).  So a process holds a few
+connections for reading, not one per followed stream.  Cancel is a
+``PUBLISH`` that every store listens to.
 
 Faults: no redis-py exception leaves this module.  A call made while Redis
 is unreachable raises ``StoreUnavailable`` (see ``_store_call``); a reader
 that finds Redis unreachable retries a few times (bounded),
-then gives its subscriptions an ``error`` event and ends them; when Redis
+then gives the subscriptions of all its streams an ``error`` event and ends them; when Redis
 comes back without the stream (a restart without persistence) readers get an
 ``error`` event and end, and the stream is then unknown (``StreamNotFound``);
 when it comes back with it (persistence on) they resume where they were.
