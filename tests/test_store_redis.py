@@ -15,16 +15,18 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import pytest
 from redis_server import RedisServer, redis_server_or_skip
 
 redis_server_or_skip()
 
+import redis.asyncio as aioredis  # noqa: E402
 from store_helpers import DONE, EXPECTED, OPS, WAIT, Stores, as_dicts, caught_up, close_all, drain, until  # noqa: E402
 
 from renderer import assemble  # noqa: E402
-from renderer.server.store import BadEventId, StoreUnavailable, StreamNotFound  # noqa: E402
+from renderer.server.store import BadEventId, Event, StoreUnavailable, StreamNotFound  # noqa: E402
 from renderer.server.store.redis import RedisStore, parse_id  # noqa: E402
 
 pytestmark = pytest.mark.redis
@@ -35,7 +37,7 @@ def redis_stores(redis_url: str) -> Stores:
     return Stores("redis", redis_url)
 
 
-# --- Redis only: ids and the one reader per stream ---------------------------------------
+# --- Redis only: ids and the one reader per process -------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -65,21 +67,119 @@ def test_redis_ids_order_as_ms_then_sequence() -> None:
     assert parse_id("18446744073709551615-18446744073709551615") == (2**64 - 1, 2**64 - 1)
 
 
-def test_one_redis_reader_per_stream_whatever_the_subscriptions(redis_stores: Stores) -> None:
+def test_one_redis_reader_per_process_whatever_the_streams_and_subscriptions(redis_stores: Stores) -> None:
     async def test() -> None:
         store = redis_stores.make()
         first, second = await store.create(), await store.create()
         readers = [await store.subscribe(first) for _ in range(5)] + [await store.subscribe(second) for _ in range(3)]
-        assert store.followers == 2
-        tasks = [follower.task for follower in store._followers.values()]
+        assert store.followers == 2 and store.readers == 1
+        tasks = [reader.task for reader in store._readers]
         block = await store.publish(first, "block", "<p>1</p>")
         for reader in readers[:5]:
             assert await asyncio.wait_for(anext(reader), WAIT) == block
         for reader in readers:
             reader.close()
         assert store.followers == 0
-        await asyncio.wait(tasks, timeout=WAIT)
-        assert all(task.done() for task in tasks)
+        await asyncio.wait(tasks, timeout=WAIT)  # it leaves at the end of its round
+        assert all(task.done() for task in tasks) and store.readers == 0
+
+    redis_stores.run(test)
+
+
+async def redis_connections(url: str) -> int:
+    """Connections Redis has open, besides the one asking."""
+    client = aioredis.Redis.from_url(url, decode_responses=True)
+    try:
+        return len(cast(list[object], await client.client_list())) - 1
+    finally:
+        await client.aclose()
+
+
+def test_300_streams_in_one_process_each_deliver_exactly_their_events_over_few_connections(
+    redis_server: RedisServer,
+) -> None:
+    count = 300
+
+    async def test() -> None:
+        writer, store = RedisStore(redis_server.url), RedisStore(redis_server.url)
+        try:
+            sids = [await writer.create() for _ in range(count)]
+            first = [await writer.publish(sid, "block", f"<p>{n}</p>") for n, sid in enumerate(sids)]
+            subscriptions = [await store.subscribe(sid) for sid in sids]
+            assert store.followers == count and store.readers == 2  # 200 streams per reader
+            published: list[list[Event]] = [[event] for event in first]
+            for round_ in range(3):  # interleaved: every stream gets a block in each round (blocks are not coalesced)
+                for n, sid in enumerate(sids):
+                    published[n].append(await writer.publish(sid, "block", f"<p>{n}.{round_}</p>"))
+            # Both stores together, while 300 streams are followed: a reader
+            # per 200 streams, not a connection per stream.
+            assert await redis_connections(redis_server.url) <= 12
+            for n, sid in enumerate(sids):
+                published[n].append(await writer.publish(sid, "done", DONE))
+            for n, subscription in enumerate(subscriptions):
+                assert await drain(subscription) == published[n], n
+            await until(lambda: store.followers == 0, "the streams were not let go")
+        finally:
+            await close_all([writer, store])
+
+    asyncio.run(asyncio.wait_for(test(), 60))
+
+
+def test_a_stream_followed_while_the_reader_is_blocked_gets_its_events_without_waiting_for_the_block(
+    redis_stores: Stores,
+) -> None:
+    async def test() -> None:
+        writer, store = redis_stores.make(), redis_stores.make()
+        # A block far past any wait here: the new stream's events can only
+        # come in time if the blocked XREAD is woken up.
+        store._block_ms = 600_000
+        store._redis.connection_pool.connection_kwargs["socket_timeout"] = 700.0
+        quiet, later = await writer.create(), await writer.create()
+        before = await writer.publish(later, "block", "<p>before</p>")
+        idle = await store.subscribe(quiet)
+        probe = aioredis.Redis.from_url(redis_stores.url, decode_responses=True)
+        try:
+            deadline = time.monotonic() + WAIT
+            while int(cast(dict[str, int], await probe.info("clients"))["blocked_clients"]) < 1:
+                assert time.monotonic() < deadline, "the reader never blocked"
+                await asyncio.sleep(0.005)
+        finally:
+            await probe.aclose()
+        subscription = await store.subscribe(later)
+        assert store.readers == 1
+        live = [
+            await writer.publish(later, "tail", "<p>a</p>"),
+            await writer.publish(later, "block", "<p>after</p>"),
+            await writer.publish(later, "done", DONE),
+        ]
+        assert await drain(subscription) == [before, *live]
+        assert idle.take_ready(10) == []
+        idle.close()
+
+    redis_stores.run(test)
+
+
+def test_a_dead_writer_ends_its_streams_readers_and_not_the_others_in_the_same_reader(
+    redis_stores: Stores,
+) -> None:
+    lease = 0.5
+
+    async def test() -> None:
+        dying, alive, store = (redis_stores.make(lease=lease) for _ in range(3))
+        lost = [await dying.create() for _ in range(3)]
+        kept = [await alive.create() for _ in range(3)]
+        for sid in lost:
+            await dying.publish(sid, "block", "<p>1</p>")
+        subscriptions = {sid: await store.subscribe(sid) for sid in lost + kept}
+        assert store.readers == 1
+        await dying.aclose()  # as a process that died: no more leases, no done
+        for sid in lost:
+            events = await drain(subscriptions[sid])
+            assert [e.event for e in events] == ["block", "error", "done"]
+            assert json.loads(events[-1].data) == {"reason": "error"}
+        for sid in kept:  # quiet as long, but their writer renews their leases
+            published = [await alive.publish(sid, "block", "<p>2</p>"), await alive.publish(sid, "done", DONE)]
+            assert await drain(subscriptions[sid]) == published
 
     redis_stores.run(test)
 

@@ -19,15 +19,25 @@ it guards are one atomic step: at most one process ends a stream whose lease
 expired, and nothing is written after ``done``.  One process writes a stream
 (its generation task): ``append`` is applied to the tail here, in Python.
 
-Per process, one reader task per stream fans out to local subscriptions
-(bounded queues, as in the memory store); it starts with the stream's first
-local subscription and stops when the last leaves.  Cancel is a ``PUBLISH``
-that every store listens to.
+Per process, one reader task follows every stream with local subscriptions
+(one more per ``READER_STREAMS``, 200, streams): each round is one
+``XREAD BLOCK`` over all its streams, from each stream's last entry read,
+and the entries go to each stream's ``_Follower``, which fans them out to
+the local subscriptions (bounded queues, as in the memory store).  A stream
+is followed from its first local subscription until the last leaves (the
+next round leaves it out).  A stream followed while the reader is blocked
+gets an entry in the reader's wake-up stream (``{prefix}wake:ORIGIN:N``,
+trimmed to one entry, expiring), which the ``XREAD`` also reads, so the
+call returns and the next round includes it.  A stream quiet for
+``block_ms`` has its lease checked (``_EXPIRE_LEASE``; at most
+``LEASE_CHECKS`` per round, in one pipeline).  So a process holds a few
+connections for reading, not one per followed stream.  Cancel is a
+``PUBLISH`` that every store listens to.
 
 Faults: no redis-py exception leaves this module.  A call made while Redis
 is unreachable raises ``StoreUnavailable`` (see ``_store_call``); a reader
 that finds Redis unreachable retries a few times (bounded),
-then gives its subscriptions an ``error`` event and ends them; when Redis
+then gives the subscriptions of all its streams an ``error`` event and ends them; when Redis
 comes back without the stream (a restart without persistence) readers get an
 ``error`` event and end, and the stream is then unknown (``StreamNotFound``);
 when it comes back with it (persistence on) they resume where they were.
@@ -58,6 +68,7 @@ import asyncio
 import bisect
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import re
@@ -276,7 +287,6 @@ def _event(entry_id: str, fields: dict[str, str]) -> Event:
     return Event(kind, fields.get("d", ""), entry_id if kind in ID_EVENTS else None)
 
 
-
 def _without_client_setinfo() -> dict[str, Any]:
     """Client options that skip ``CLIENT SETINFO`` on each new connection:
     redis-py looks its own version up in the installed package metadata for
@@ -290,6 +300,7 @@ def _without_client_setinfo() -> dict[str, Any]:
 
 
 _WITHOUT_CLIENT_SETINFO = _without_client_setinfo()
+
 
 class _Meta:
     """A stream's hash, read in one command (so its fields agree)."""
@@ -306,20 +317,28 @@ class _Meta:
 
 
 class _Follower:
-    """This process's one reader of a stream, and the subscriptions it feeds.
+    """This process's reading of one stream, and the subscriptions it feeds.
 
     ``tail`` and ``pos`` are the stream as of the last entry read, so a new
     subscription replays up to ``pos`` and then takes live events from here:
-    nothing lost, nothing twice."""
+    nothing lost, nothing twice.  ``heard`` is when the stream last gave an
+    entry (or its lease was last checked): a stream quiet for a reader's
+    ``block_ms`` has its lease checked."""
 
-    __slots__ = ("client", "pos", "subscribers", "tail", "task")
+    __slots__ = ("client", "failures", "heard", "key", "pos", "reader", "stream_id", "subscribers", "tail")
 
-    def __init__(self, tail: str, pos: str, client: str = "") -> None:
+    def __init__(
+        self, tail: str, pos: str, client: str = "", *, stream_id: str = "", key: str = "", heard: float = 0.0
+    ) -> None:
+        self.stream_id = stream_id
+        self.key = key  # the stream's events key
         self.client = client
         self.tail = Tail(tail)
         self.pos = pos
+        self.heard = heard
+        self.failures = 0  # lease checks refused in a row (out of memory)
         self.subscribers: set[MemorySubscription] = set()
-        self.task: asyncio.Task[None] | None = None
+        self.reader: _Reader | None = None
 
     def push(self, event: Event) -> None:
         apply_event(self.tail, event)
@@ -335,6 +354,32 @@ class _Follower:
                 subscription.push(Event("error", error))
                 subscription.push(Event("done", ENDED_BY_READER))
             subscription.close()
+
+
+READER_STREAMS = 200
+"""Streams one reader task follows with its one ``XREAD`` (past that, another reader)."""
+LEASE_CHECKS = 64
+"""Quiet streams a reader checks the leases of per round (one pipeline)."""
+WAKE_TTL_MS = 60_000
+"""Expiry of a reader's wake-up stream, renewed by each wake-up."""
+
+
+class _Reader:
+    """One task of this process following up to ``READER_STREAMS`` streams
+    with one ``XREAD BLOCK`` over all of them, plus its wake-up stream
+    ``wake``: a stream followed while the call is blocked gets an entry
+    there, so that the call returns and the next round includes it."""
+
+    __slots__ = ("blocked", "failures", "followers", "task", "wake", "wake_pos", "woken")
+
+    def __init__(self, wake: str) -> None:
+        self.wake = wake
+        self.wake_pos = "0-0"
+        self.followers: dict[str, _Follower] = {}  # by events key
+        self.blocked = False  # in XREAD now
+        self.woken = False  # a wake-up was sent during this XREAD
+        self.failures = 0  # rounds failed in a row (Redis unreachable)
+        self.task: asyncio.Task[None] | None = None
 
 
 class RedisSubscription(MemorySubscription):
@@ -460,6 +505,8 @@ class RedisStore(StreamStore):
         self._background: set[asyncio.Task[None]] = set()
         self._policy_checked = False
         self._followers: dict[str, _Follower] = {}
+        self._readers: list[_Reader] = []
+        self._reader_numbers = itertools.count()
         self._replays: dict[str, _Replay] = {}  # LRU order: least recently used first
         self._replay_bytes = 0
         self._cancel_callbacks: dict[str, list[Callable[[], None]]] = {}
@@ -528,8 +575,13 @@ class RedisStore(StreamStore):
         return sum(len(follower.subscribers) for follower in self._followers.values())
 
     @property
+    def readers(self) -> int:
+        """Reader tasks of this process (each follows up to ``READER_STREAMS`` streams)."""
+        return len(self._readers)
+
+    @property
     def followers(self) -> int:
-        """Redis reader tasks of this process (one per followed stream)."""
+        """Streams this process follows in Redis (for local subscriptions)."""
         return len(self._followers)
 
     @_store_call
@@ -724,7 +776,6 @@ class RedisStore(StreamStore):
         tasks = [
             self._lease_task,
             self._listener,
-            *(f.task for f in self._followers.values()),
             *self._background,
         ]
         for task in tasks:
@@ -756,67 +807,148 @@ class RedisStore(StreamStore):
     # --- background tasks -------------------------------------------------------
 
     def _follow(self, stream_id: str, meta: _Meta) -> _Follower:
-        follower = _Follower(meta.tail, meta.pos, meta.client)
+        loop = asyncio.get_running_loop()
+        key = self._keys(stream_id)[0]
+        follower = _Follower(meta.tail, meta.pos, meta.client, stream_id=stream_id, key=key, heard=loop.time())
         self._followers[stream_id] = follower
-        follower.task = asyncio.create_task(self._read_forever(stream_id, follower), name=f"follow {stream_id}")
+        reader = next((r for r in self._readers if len(r.followers) < READER_STREAMS), None)
+        if reader is None:
+            reader = _Reader(f"{self._prefix}wake:{self._origin}:{next(self._reader_numbers)}")
+            self._readers.append(reader)
+            reader.task = self._spawn(self._read_forever(reader), f"redis reader {reader.wake}")
+        reader.followers[key] = follower
+        follower.reader = reader
+        if reader.blocked and not reader.woken:
+            reader.woken = True
+            self._spawn(self._wake(reader), f"wake {reader.wake}")
         return follower
 
     def _unfollow(self, stream_id: str, follower: _Follower) -> None:
+        """Stop following: the reader leaves the stream out of its next round."""
         if self._followers.get(stream_id) is follower:
             del self._followers[stream_id]
-        if follower.task is not None and follower.task is not asyncio.current_task():
-            follower.task.cancel()
+        reader = follower.reader
+        if reader is not None and reader.followers.get(follower.key) is follower:
+            del reader.followers[follower.key]
 
-    async def _read_forever(self, stream_id: str, follower: _Follower) -> None:
-        """Follow the stream for local subscriptions until ``done``, the
-        stream is lost, or Redis stays unreachable."""
-        keys = [*self._keys(stream_id), *self._limit_keys(follower.client)]
-        failures = 0
+    def _end(self, follower: _Follower, error: str | None) -> None:
+        self._unfollow(follower.stream_id, follower)
+        follower.end(error)
+
+    async def _wake(self, reader: _Reader) -> None:
+        """Make the reader's blocked ``XREAD`` return (best effort: else it
+        returns within ``block_ms``)."""
+        with contextlib.suppress(RedisError, *UNREACHABLE):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(reader.wake, {"w": "1"}, maxlen=1, approximate=False)
+                pipe.pexpire(reader.wake, WAKE_TTL_MS)
+                await pipe.execute()
+
+    async def _read_forever(self, reader: _Reader) -> None:
+        """Follow the reader's streams for local subscriptions, in rounds of
+        one ``XREAD BLOCK`` over all of them, until it has none left.  A
+        stream ends at its ``done``, when it is lost, or when Redis stays
+        unreachable (then all of the reader's streams end)."""
+        block_s = self._block_ms / 1000
+        loop = asyncio.get_running_loop()
         error: str | None = None
         try:
-            while True:
+            while reader.followers:
                 try:
-                    response: Any = await self._redis.xread({keys[0]: follower.pos}, count=500, block=self._block_ms)
-                    if not response:
-                        # Quiet: is the generator still there?
-                        found = await self._expire_script(
-                            keys=keys,
-                            args=[
-                                LEASE_EXPIRED,
-                                json.dumps({"reason": "error"}),
-                                self._max_entries,
-                                self._ttl_ms,
-                                stream_id,
-                            ],
-                        )
-                        if found == "missing":
-                            error = STORE_LOST
-                            return
-                        failures = 0
-                        continue
+                    # Quiet streams: is their generator still there?
+                    now = loop.time()
+                    due = [f for f in reader.followers.values() if now - f.heard >= block_s]
+                    if due:
+                        await self._check_leases(reader, due[:LEASE_CHECKS])
+                        if not reader.followers:
+                            break
+                    if len(due) > LEASE_CHECKS:
+                        block: int | None = None  # more to check: do not wait
+                    else:
+                        oldest = min(f.heard for f in reader.followers.values())
+                        block = max(1, min(self._block_ms, int((oldest + block_s - loop.time()) * 1000) + 1))
+                    streams: dict[Any, Any] = {key: f.pos for key, f in reader.followers.items()}
+                    streams[reader.wake] = reader.wake_pos
+                    reader.blocked, reader.woken = True, False
+                    try:
+                        response: Any = await self._redis.xread(streams, count=500, block=block)
+                    finally:
+                        reader.blocked = False
                 except (*UNREACHABLE, ResponseError) as problem:
                     if isinstance(problem, ResponseError) and not _out_of_memory(problem):
                         raise
-                    failures += 1  # down, or out of memory (ending a stream writes): retry, bounded
-                    if failures > self._retries:
+                    reader.failures += 1  # down, or out of memory (ending a stream writes): retry, bounded
+                    if reader.failures > self._retries:
                         error = STORE_UNREACHABLE
                         return
-                    await asyncio.sleep(min(0.05 * 2**failures, 1.0))
+                    await asyncio.sleep(min(0.05 * 2**reader.failures, 1.0))
                     continue
-                failures = 0
-                for entry_id, fields in _entries(response[0][1]):
-                    follower.pos = entry_id
-                    event = _event(entry_id, fields)
-                    follower.push(event)
-                    if event.event == "done" or self._followers.get(stream_id) is not follower:
-                        return
+                reader.failures = 0
+                if response:
+                    self._deliver(reader, response, loop.time())
         except Exception:
-            logger.exception("reading stream %s failed", stream_id)
+            logger.exception("reading %d streams failed", len(reader.followers))
             error = STORE_LOST
         finally:
+            if reader in self._readers:
+                self._readers.remove(reader)
             if not self._closed:
-                self._unfollow(stream_id, follower)
-                follower.end(error)
+                for follower in list(reader.followers.values()):
+                    self._end(follower, error)
+
+    def _deliver(self, reader: _Reader, response: Any, now: float) -> None:
+        """Push what one ``XREAD`` read to each stream's subscriptions."""
+        for key, entries in response.items() if isinstance(response, dict) else response:
+            if key == reader.wake:
+                if entries:
+                    reader.wake_pos = entries[-1][0]
+                continue
+            follower = reader.followers.get(key)
+            if follower is None or not entries:
+                continue  # no longer followed
+            follower.heard, follower.failures = now, 0
+            read = _entries(entries)
+            if parse_id(read[0][0]) <= parse_id(follower.pos):
+                # Read for a follower of this stream that has since been
+                # replaced by a newer one: only what it has not seen.
+                after = parse_id(follower.pos)
+                read = [entry for entry in read if parse_id(entry[0]) > after]
+            for entry_id, fields in read:
+                follower.pos = entry_id
+                event = _event(entry_id, fields)
+                follower.push(event)
+                if event.event == "done":
+                    self._end(follower, None)
+                    break
+
+    async def _check_leases(self, reader: _Reader, due: list[_Follower]) -> None:
+        """End the streams of ``due`` whose lease is gone (one pipeline);
+        a stream Redis no longer has ends as lost."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for follower in due:
+                await self._expire_script(
+                    keys=[*self._keys(follower.stream_id), *self._limit_keys(follower.client)],
+                    args=[LEASE_EXPIRED, ENDED_BY_READER, self._max_entries, self._ttl_ms, follower.stream_id],
+                    client=pipe,
+                )
+            results = await pipe.execute(raise_on_error=False)
+        now = asyncio.get_running_loop().time()
+        for follower, found in zip(due, results, strict=True):
+            if reader.followers.get(follower.key) is not follower:
+                continue
+            if isinstance(found, ResponseError) and _out_of_memory(found):
+                follower.failures += 1  # ending a stream writes: retry, bounded
+                if follower.failures > self._retries:
+                    self._end(follower, STORE_UNREACHABLE)
+                else:  # checked again after a backoff
+                    follower.heard = now - self._block_ms / 1000 + min(0.05 * 2**follower.failures, 1.0)
+            elif isinstance(found, Exception):
+                logger.error("checking the lease of stream %s failed: %s", follower.stream_id, found)
+                self._end(follower, STORE_LOST)
+            else:
+                follower.heard, follower.failures = now, 0
+                if found == "missing":
+                    self._end(follower, STORE_LOST)
 
     async def _refresh_leases(self) -> None:
         """Keep the leases (and limit scores) of the streams generated here
