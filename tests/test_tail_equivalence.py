@@ -316,3 +316,20 @@ def test_the_benchmark_answers_list_is_committed_from_the_preview_pieces() -> No
     html, used = committed_at_close(cut(text, 7), 0.1)
     assert html == render_markdown(text)
     assert used
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "- see [foo]\n- and [bar][]\n\nA paragraph.\n\n[foo]: /u\n[bar]: /v\n",
+        "Intro.\n\n1. a [x](/a) b\n2. c [y]\n   - d\n\n[y]: /y\n",
+        "- one\n- two [z]\n- three\n\n[z]: /z\n\nEnd.\n",
+        "- a\n- " + "> " * 70 + "deep quotes\n- c\n\nAfter.\n",  # past the nesting limit
+        "".join(f"{'  ' * depth}- level {depth}\n" for depth in range(40)) + "\nAfter.\n",
+    ],
+)
+@pytest.mark.parametrize("size", [1, 3, 7])
+@pytest.mark.parametrize("interval", [0.0, 0.1, 1.0])
+def test_a_list_committed_from_pieces_still_learns_of_later_definitions(text: str, size: int, interval: float) -> None:
+    html, _ = committed_at_close(cut(text, size), interval)
+    assert html == render_markdown(text)

@@ -43,6 +43,7 @@ __all__ = [
     "Split",
     "find_split",
     "item_content",
+    "list_head",
     "list_items",
     "may_be_sanitized",
     "nested_list",
@@ -157,6 +158,21 @@ def list_items(source: str, *, interrupting: bool = False) -> tuple[tuple[str, .
         return None
     closing = "</ul>\n" if kind in "-+*" else "</ol>\n"
     return tuple("\n".join(item) for item in items), Split((), "", _LIST_OPENING, closing)
+
+
+def list_head(text: str) -> tuple[str, str]:
+    """``text`` cut after its first block when that may be a list that a
+    blank line and a new block end: the list (ending with one newline) and
+    the blocks after it, which then render alone.  ``("", text)`` when the
+    cut is not sure: a line after the blank that may continue a list, or
+    a definition after it (the list's links may look it up)."""
+    blank = text.find("\n\n")
+    if blank < 0:
+        return text.rstrip("\n") + "\n", ""
+    rest = text[blank + 2 :].lstrip("\n")
+    if _CONTINUES.match(rest) or "]:" in rest:
+        return "", text
+    return text[: blank + 1], rest
 
 
 def nested_list(item: str) -> tuple[str, str] | None:

@@ -67,7 +67,7 @@ from .commit import Block, final_lines, open_fence, top_level_spans
 from .containers import container_groups
 from .ops import Op, diff_tail
 from .render import code_html, default_parser, fence_language, render_blocks, render_markdown
-from .split import find_split
+from .split import find_split, list_head
 from .tail import TailPreview
 
 __all__ = ["DEFAULT_INTERVAL", "PREVIEW_BUDGET", "REPLACE_SHARE", "TAIL_ALLOWANCE", "TAIL_SHARE", "MarkdownStream"]
@@ -244,6 +244,9 @@ class MarkdownStream:
         if ends_block:
             ops = self._commit_final()
             return ops + self._update_tail(committed=True) if ops else ops
+        if "\n" in chunk and self._tail_preview.split is not None and self._fence is None:
+            self._take_incoming()  # a pending list: its items are rendered as they complete
+            self._tail_preview.render_complete_items(self._pending, self._references)
         return []
 
     @property
@@ -321,8 +324,7 @@ class MarkdownStream:
         # Everything left is final: one render, without first asking which
         # blocks are (answers often end together: this is their last burst).
         text, self._pending, self._fence = self._pending, "", None
-        whole = self._tail_preview.whole_list(text, self._references)
-        self._commit(text, ops, from_tail=True, html=None if whole is None else [self._sanitize(whole)])
+        self._commit(text, ops, from_tail=True)
         self._replace(ops, final=True)  # late reference definitions still owed
         self._settle_footnotes(ops)
         return ops
@@ -403,15 +405,23 @@ class MarkdownStream:
             return self._fence.html(self._pending[max(partial, self._fence.scanned) :])
         return self._tail_preview.html(self._pending, self._references, self._tail)
 
-    def _commit(self, text: str, ops: list[Op], *, from_tail: bool = False, html: list[str] | None = None) -> None:
+    def _commit(self, text: str, ops: list[Op], *, from_tail: bool = False) -> None:
         """Render and sanitize ``text`` once and commit it: as ``block`` ops, or,
-        ``from_tail``, by bringing the tail up to it and promoting it.
-        ``html``: its blocks' HTML, already made (a list that ends the answer)."""
+        ``from_tail``, by bringing the tail up to it and promoting it.  A
+        tight list whose items the preview has rendered is assembled from
+        them (``TailPreview.whole_list``)."""
         known = len(self._references)
         self._references.missed = set()
-        if html is None:
+        head, rest = list_head(text)
+        whole = self._tail_preview.whole_list(head, self._references) if head else None
+        if whole is not None:
+            html = [self._sanitize(whole)]
+            html += render_blocks(self._md, self._md.parse(rest, self._env), self._env, self._sanitize) if rest else []
+            missed = self._tail_preview.missed | self._references.missed
+        else:
             html = render_blocks(self._md, self._md.parse(text, self._env), self._env, self._sanitize)
-        self._regions.append(_Region(text, html, self._references.missed))
+            missed = self._references.missed
+        self._regions.append(_Region(text, html, missed))
         self._committed_size += sum(map(len, html))
         if from_tail:
             grown = diff_tail(self._tail, "".join(html))

@@ -13,6 +13,7 @@ so only blocks holding author HTML go through the sanitizer.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,6 +43,30 @@ _MAX_DEPTH = 8
 
 Render = Callable[[str, dict[str, Any]], str]
 
+# A list nested deep (or holding quotes, which nest without indenting) may
+# reach markdown-it's nesting limit, which a piece rendered alone does not
+# (its depth starts again at 0): such a list is committed from a full render.
+_DEEP = re.compile(r"^(?: {24,}|[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*>)", re.MULTILINE)
+
+_PRERENDER_ITEMS = 2
+_PRERENDER_CHARS = 2048
+"""At most this many complete list items (and characters) are rendered ahead
+of a preview as lines arrive (``render_complete_items``)."""
+
+
+class _Lookups(dict[str, Any]):
+    """Reference definitions as a preview's render sees them, noting the
+    labels looked up in vain (markdown-it's link rules use ``get``)."""
+
+    def __init__(self, references: Mapping[str, Any], missed: set[str]) -> None:
+        super().__init__(references)
+        self._missed = missed
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self._missed.add(key)
+        return super().get(key, default)
+
 
 class TailPreview:
     """The preview of one stream's pending text, with its caches."""
@@ -55,6 +80,9 @@ class TailPreview:
         """How to cut a pending list or table into items (set by the engine
         whenever it parses the complete lines)."""
         self._pieces: dict[str, str] = {}
+        self.missed: set[str] = set()
+        """Reference labels looked up in vain by the renders since the pieces
+        were last forgotten (a superset of what any cached piece missed)."""
         """Preview HTML of complete items and sentences, each rendered once."""
         self._source: str | None = None
         """What the current tail was rendered from."""
@@ -66,6 +94,7 @@ class TailPreview:
         """The pending text lost its head (a commit): cached pieces are stale."""
         self.split = None
         self._pieces.clear()
+        self.missed.clear()
 
     def forget_tail(self) -> None:
         """The tail was cleared: render the next preview in full."""
@@ -82,23 +111,40 @@ class TailPreview:
         self._source = source
         if grown is not None:
             return grown
-        return compact(self._render_source(source, {"references": dict(references), "footnote_section": False}))
+        return compact(self._render_source(source, self._env(references)))
+
+    def render_complete_items(self, source: str, references: Mapping[str, Any]) -> None:
+        """Render (into the cache) the items of a pending tight list that are
+        complete and not rendered yet, when there are few: called as lines
+        arrive, so that the list costs its items one by one while it streams
+        and about its last item when it is committed (``whole_list``), even
+        if previews are rare.  Many at once are left to the next preview or
+        commit, which may run off the event loop."""
+        cut = list_items(source)
+        if cut is None:
+            return
+        todo = [item + "\n" for item in cut[0][:-1] if item + "\n" not in self._pieces]
+        if len(todo) <= _PRERENDER_ITEMS and sum(map(len, todo)) <= _PRERENDER_CHARS:
+            env = self._env(references)
+            for item in todo:
+                self._cached(item, env, self._render_list)
 
     def whole_list(self, source: str, references: Mapping[str, Any]) -> str | None:
-        """``source`` rendered whole, when it is one tight list (``list_items``):
-        assembled from the items the preview rendered already, so that it
-        costs about its last item (an answer that ends with a long list
-        commits it at the end, when many answers end together).  The same
-        HTML as a full render, as the preview's splices are; ``None`` if
-        ``source`` is anything else."""
-        if list_items(source) is None:
-            return None
-        env = {"references": dict(references), "footnote_section": False}
-        if self.split is not None and not self.split.prefix:
-            spliced = self._render_items(self.split, source, env)
-            if spliced is not None:
-                return spliced
-        return self._render_list(source, env)
+        """``source`` rendered whole, when it is one tight list (``list_items``)
+        whose items but the last the preview has rendered already: assembled
+        from them, so that it costs about its last item (an answer that ends
+        with a long list commits it at the end, when many answers end
+        together).  The same HTML as a full render, as the preview's splices
+        are; ``None`` otherwise."""
+        cut = list_items(source) if not _DEEP.search(source) else None
+        if cut is None or not all(item + "\n" in self._pieces for item in cut[0][:-1]):
+            return None  # items the preview never rendered: one full render is cheaper
+        return self._render_list(source, self._env(references))
+
+    def _env(self, references: Mapping[str, Any]) -> dict[str, Any]:
+        """The environment of a render: the references as they are now, the
+        labels looked up in vain noted in ``missed``."""
+        return {"references": _Lookups(references, self.missed), "footnote_section": False}
 
     def _render_source(self, source: str, env: dict[str, Any]) -> str:
         boundary = new_block_start(source)
