@@ -50,8 +50,11 @@ _DEEP = re.compile(r"^(?: {24,}|[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)*>)", re.MU
 
 _PRERENDER_ITEMS = 2
 _PRERENDER_CHARS = 2048
+_PRERENDER_SOURCE = 8192
 """At most this many complete list items (and characters) are rendered ahead
-of a preview as lines arrive (``render_complete_items``)."""
+of a preview as lines arrive (``render_complete_items``), in a list of at
+most ``_PRERENDER_SOURCE`` characters (reading a longer one at every line
+would cost its size at every line)."""
 
 
 class _Lookups(dict[str, Any]):
@@ -120,7 +123,7 @@ class TailPreview:
         and about its last item when it is committed (``whole_list``), even
         if previews are rare.  Many at once are left to the next preview or
         commit, which may run off the event loop."""
-        cut = list_items(source)
+        cut = list_items(source) if len(source) <= _PRERENDER_SOURCE else None
         if cut is None:
             return
         todo = [item + "\n" for item in cut[0][:-1] if item + "\n" not in self._pieces]

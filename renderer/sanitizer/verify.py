@@ -13,7 +13,8 @@ depend on parser quirks:
 
 - every ``<`` starts a tag of the form ``<name attr="value" ...>`` or
   ``</name>`` (no comment, declaration, CDATA, self-closing ``/>``, unquoted
-  or single-quoted value), so text holds no markup;
+  or single-quoted value), and every ``>`` ends one, so text holds no markup
+  and is written as the backends write it;
 - every element is one of the policy's HTML elements (MathML, and elements
   whose attributes the policy sets, go to the backend), and is closed in
   order, void elements never;
@@ -39,9 +40,9 @@ __all__ = ["already_clean"]
 _TAG = re.compile(r'<(/?)([a-z][a-z0-9]*)((?: [a-z][a-z-]*(?:="[^"<>]*")?)*)>')
 _ATTRIBUTE = re.compile(r' ([a-z][a-z-]*)(?:="([^"<>]*)")?')
 # What either backend rewrites: control characters other than tab and
-# newline, carriage returns, lone surrogates, and character references other
+# newline, carriage returns, U+00A0 (nh3 writes "&nbsp;"), lone surrogates, and character references other
 # than the four markdown-it writes (``&#0;``, ``&nbsp;``, ``&copy`` ...).
-_REWRITTEN = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]|&(?!(?:amp|lt|gt|quot);)")
+_REWRITTEN = re.compile("[\x00-\x08\x0b-\x1f\x7f\xa0\ud800-\udfff]|&(?!(?:amp|lt|gt|quot);)")
 _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 )
@@ -53,8 +54,9 @@ def already_clean(html: str, policy: Policy) -> bool:
     if _REWRITTEN.search(html):
         return False
     open_elements: list[str] = []
-    position = 0
+    position = tags = 0
     while (start := html.find("<", position)) >= 0:
+        tags += 1
         tag = _TAG.match(html, start)
         if tag is None:
             return False
@@ -69,7 +71,8 @@ def already_clean(html: str, policy: Policy) -> bool:
             return False
         elif name not in _VOID:
             open_elements.append(name)
-    return not open_elements
+    # A ">" outside a tag is text the backends write as "&gt;" (markdown-it does too).
+    return not open_elements and html.count(">") == tags
 
 
 def _attributes_kept(tag: str, attributes: str, policy: Policy) -> bool:
