@@ -17,6 +17,7 @@ from renderer.server.state import AppState
 NAMES = {
     "renderer_open_readers": "gauge",
     "renderer_live_streams": "gauge",
+    "renderer_preview_interval_seconds": "gauge",
     "renderer_events_sent": "counter",
     "renderer_slow_readers_cut_off": "counter",
     "renderer_resumes": "counter",
@@ -48,6 +49,7 @@ def test_each_app_has_its_own_registry_and_the_default_one_has_none() -> None:
     assert exposition(first) == {
         "renderer_open_readers": 2,
         "renderer_live_streams": 0,
+        "renderer_preview_interval_seconds": 0.1,
         "renderer_events_sent_total": 7,
         "renderer_slow_readers_cut_off_total": 1,
         "renderer_resumes_total": 3,
@@ -55,7 +57,7 @@ def test_each_app_has_its_own_registry_and_the_default_one_has_none() -> None:
         "renderer_completion_tokens_total": 0,
         "renderer_idle_cancelled_total": 0,
     }
-    assert set(exposition(second).values()) == {0}
+    assert set(exposition(second).values()) == {0, 0.1}  # the preview interval: its base
     assert first.metrics.registry is not second.metrics.registry
     default = prometheus_client.generate_latest(prometheus_client.REGISTRY).decode()
     assert "renderer_" not in default

@@ -69,6 +69,8 @@ class Metrics(Collector):
         self.idle_cancelled: Callable[[], int] = lambda: 0
         """Answers cancelled because no reader followed them (``Config.idle_cancel``)."""
         self.live_streams = live_streams
+        self.preview_interval: Callable[[], float] = lambda: 0.0
+        """Seconds between two previews of an answer's tail now (``pacing``)."""
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(self)
 
@@ -76,6 +78,11 @@ class Metrics(Collector):
         yield GaugeMetricFamily("renderer_open_readers", "Readers connected now.", value=self.readers)
         yield GaugeMetricFamily(
             "renderer_live_streams", "Answers generating now in this process.", value=self.live_streams()
+        )
+        yield GaugeMetricFamily(
+            "renderer_preview_interval_seconds",
+            "Seconds between two previews of an answer's tail (grows with the load).",
+            value=self.preview_interval(),
         )
         yield CounterMetricFamily("renderer_events_sent", "Events written to readers.", value=self.events_sent)
         yield CounterMetricFamily(
@@ -132,6 +139,7 @@ class AppState:
         self.generations = Generations(store, sanitizer=sanitizer, presence=self.presence)
         self.metrics = Metrics(live_streams=lambda: len(self.generations))
         self.metrics.idle_cancelled = lambda: self.generations.idle_cancelled
+        self.metrics.preview_interval = lambda: self.generations.pacer.interval()
         self.generations.on_end.append(self.metrics.count_usage)
         if sources is None:
             sources = default_sources(config)
