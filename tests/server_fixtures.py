@@ -48,6 +48,7 @@ __all__ = [
     "ControlledSource",
     "RawResponse",
     "ServerThread",
+    "cut_off_stuck_reader",
     "fetch",
     "open_stuck_reader",
     "post_chat",
@@ -425,6 +426,18 @@ async def open_stuck_reader(port: int, path: str, headers: str = "") -> socket.s
     await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), TIMEOUT)
     await loop.sock_sendall(sock, f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
     return sock
+
+
+async def cut_off_stuck_reader(server: ServerThread, path: str) -> int:
+    """Open a reader of ``path`` that never reads, wait for the server to cut
+    it off (the first cut-off of ``server``), and return the bytes it had
+    been sent by then."""
+    stuck = await open_stuck_reader(server.port, path)
+    try:
+        await server.until(lambda: server.state.metrics.cut_off == 1, f"the stuck reader of {path} to be cut off")
+        return await read_until_closed(stuck)
+    finally:
+        stuck.close()
 
 
 async def read_until_closed(sock: socket.socket) -> int:

@@ -25,10 +25,10 @@ import pytest
 from server_fixtures import (
     TIMEOUT,
     ServerThread,
+    cut_off_stuck_reader,
     fetch,
     open_stuck_reader,
     post_chat,
-    read_until_closed,
     run,
 )
 from tornado import websocket
@@ -176,14 +176,8 @@ def test_a_long_poll_over_the_byte_cap_comes_in_several_responses_that_carry_exa
 
 def test_a_poller_that_does_not_read_its_response_is_cut_off() -> None:
     async def test(server: ServerThread) -> None:
-        metrics = server.state.metrics
         sid, _ = await finished_answer(server)
-        stuck = await open_stuck_reader(server.port, f"/api/streams/{sid}/poll")
-        try:
-            await server.until(lambda: metrics.cut_off == 1, "the poller that does not read to be cut off")
-            received = await read_until_closed(stuck)
-        finally:
-            stuck.close()
+        received = await cut_off_stuck_reader(server, f"/api/streams/{sid}/poll")
         assert 0 < received < handlers.WRITE_BYTES
 
     with ServerThread(CONFIG, sndbuf=4096) as server:

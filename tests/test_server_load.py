@@ -26,6 +26,7 @@ from server_fixtures import (
     ControlledSource,
     RawResponse,
     ServerThread,
+    cut_off_stuck_reader,
     fetch,
     open_stuck_reader,
     post_chat,
@@ -135,12 +136,7 @@ def test_a_reader_that_never_reads_a_finished_answer_is_cut_off_after_a_bound_of
         whole = await read_sse(server.port, f"/api/streams/{sid}/events")
         assert whole.ended and assemble(whole.dicts) == render_markdown(message)
         frames = sum(len(event.data) for event in whole.events)
-        stuck = await open_stuck_reader(server.port, f"/api/streams/{sid}/events")
-        try:
-            await server.until(lambda: metrics.cut_off == 1, "the reader that never reads to be cut off")
-            received = await read_until_closed(stuck)
-        finally:
-            stuck.close()
+        received = await cut_off_stuck_reader(server, f"/api/streams/{sid}/events")
         assert 0 < received < frames // 4, (received, frames)
         await server.until(lambda: metrics.readers == 0, "the reader to be let go")
         ids = [event.id for event in whole.events if event.id]
