@@ -84,8 +84,8 @@ def assert_same_tails(text: str, chunks: tuple[str, ...]) -> None:
         (GFM, 1),
         (GFM, 3),
         pytest.param(ANSWER, 1, marks=SLOW),
-        pytest.param(CHAT, 1, marks=SLOW),
-        pytest.param(CHAT, 7, marks=SLOW),
+        # chat.md character by character took 85 s (it passed); 13 keeps the suite's time
+        pytest.param(CHAT, 13, marks=SLOW),
     ],
     ids=lambda value: value.name if isinstance(value, Path) else str(value),
 )
