@@ -1,8 +1,9 @@
 """MarkdownStream: the incremental engine, Markdown chunks in, ops out.
 
-The text not yet committed (``pending``) is examined whenever a line
-completes: the blocks that no further input can change (see ``_commit``) are
-rendered and sanitized once and sent as ``block`` ops.  What is left is the
+The text not yet committed (``pending``) is examined at each flush and
+whenever a blank line completes: the blocks that no further input can change
+(see ``_commit``) are rendered and sanitized once and sent as ``block`` ops
+(a tight list from the items its preview rendered, ``TailPreview.whole_list``).  What is left is the
 tail, previewed at each flush (``_tail.TailPreview``) and sent as ``append``
 ops when it only grew (the common case), else as a whole ``tail``.
 
@@ -239,7 +240,7 @@ class MarkdownStream:
         self._incoming.append(chunk)
         self._incoming_size += len(chunk)
         self._last_char = chunk[-1:] or self._last_char
-        if self._clock() - self._last_flush >= self._wait():
+        if self._interval_over():
             return self.flush()
         if ends_block:
             ops = self._commit_final()
@@ -256,7 +257,10 @@ class MarkdownStream:
 
     def due(self, chunk: str = "") -> bool:
         """Whether feeding ``chunk`` may render (else it is only buffered)."""
-        return self._clock() - self._last_flush >= self._wait() or self._ends_block(chunk)
+        return self._interval_over() or self._ends_block(chunk)
+
+    def _interval_over(self) -> bool:
+        return self._clock() - self._last_flush >= self._wait()
 
     def _ends_block(self, chunk: str) -> bool:
         """Whether ``chunk`` completes a blank line: what precedes it is
@@ -416,10 +420,10 @@ class MarkdownStream:
         whole = self._tail_preview.whole_list(head, self._references) if head else None
         if whole is not None:
             html = [self._sanitize(whole)]
-            html += render_blocks(self._md, self._md.parse(rest, self._env), self._env, self._sanitize) if rest else []
+            html += self._render(rest) if rest else []
             missed = self._tail_preview.missed | self._references.missed
         else:
-            html = render_blocks(self._md, self._md.parse(text, self._env), self._env, self._sanitize)
+            html = self._render(text)
             missed = self._references.missed
         self._regions.append(_Region(text, html, missed))
         self._committed_size += sum(map(len, html))
@@ -440,6 +444,10 @@ class MarkdownStream:
             self._refresh(set(list(self._references)[known:]))
         self._replace(ops)
 
+    def _render(self, text: str) -> list[str]:
+        """The HTML of ``text``'s top-level blocks, each sanitized."""
+        return render_blocks(self._md, self._md.parse(text, self._env), self._env, self._sanitize)
+
     def _refresh(self, labels: set[str]) -> None:
         """Mark the committed regions that missed one of the new ``labels``."""
         for region in self._regions[:-1]:
@@ -455,7 +463,7 @@ class MarkdownStream:
             if region.stale:
                 self._references.missed = set()
                 size = sum(map(len, region.html))
-                region.html = render_blocks(self._md, self._md.parse(region.text, self._env), self._env, self._sanitize)
+                region.html = self._render(region.text)
                 region.missed, region.stale = self._references.missed, False
                 self._committed_size += sum(map(len, region.html)) - size
         html = "".join(part for region in self._regions for part in region.html)
