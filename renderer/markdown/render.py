@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -62,6 +63,7 @@ __all__ = [
     "MAX_NESTING",
     "PRESETS",
     "ChatRenderer",
+    "References",
     "SafeRenderer",
     "clean_markdown",
     "code_html",
@@ -349,6 +351,21 @@ def top_level_blocks(tokens: Sequence[Token]) -> list[Sequence[Token]]:
         merged = [token for block in blocks[first:last] for token in block]
         blocks[first:last] = [merged]
     return blocks
+
+
+class References(dict[str, Any]):
+    """Reference definitions that note the labels looked up in vain in
+    ``missed`` (markdown-it's link rules look labels up with ``get``), so
+    that a render can be redone when one of them is defined later."""
+
+    def __init__(self, definitions: Mapping[str, Any] = MappingProxyType({}), missed: set[str] | None = None) -> None:
+        super().__init__(definitions)
+        self.missed: set[str] = set() if missed is None else missed
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.missed.add(key)
+        return super().get(key, default)
 
 
 def has_raw_html(block: Sequence[Token]) -> bool:

@@ -67,7 +67,7 @@ from ..sanitizer.clean import DEFAULT_SANITIZER, escape_text
 from .commit import Block, final_lines, open_fence, top_level_spans
 from .containers import container_groups
 from .ops import Op, diff_tail
-from .render import code_html, default_parser, fence_language, render_blocks, render_markdown
+from .render import References, code_html, default_parser, fence_language, render_blocks, render_markdown
 from .split import find_split, list_head
 from .tail import TailPreview
 
@@ -95,20 +95,6 @@ always sent)."""
 TAIL_ALLOWANCE = 4096
 """Characters of whole ``tail`` previews allowed beyond ``TAIL_SHARE``: a short
 answer (or the start of one, when nothing is committed yet) is not held back."""
-
-
-class _References(dict[str, Any]):
-    """Reference definitions that remember the labels looked up in vain
-    (markdown-it's link rules look labels up with ``get``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.missed: set[str] = set()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self.missed.add(key)
-        return super().get(key, default)
 
 
 @dataclass(slots=True)
@@ -218,7 +204,7 @@ class MarkdownStream:
         self._tail = ""
         self._tail_preview = TailPreview(self._md, self._sanitize)
         self._regions: list[_Region] = []
-        self._references = _References()
+        self._references = References()
         self._env: dict[str, Any] = {"references": self._references, "footnote_section": False}
         self._closed = False
         self._committed_size = 0

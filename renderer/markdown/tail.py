@@ -21,7 +21,7 @@ from markdown_it import MarkdownIt
 
 from .complete import Completer
 from .preview import compact, plain_growth, preview_source
-from .render import has_raw_html, top_level_blocks
+from .render import References, has_raw_html, top_level_blocks
 from .split import (
     Split,
     item_content,
@@ -55,20 +55,6 @@ _PRERENDER_SOURCE = 8192
 of a preview as lines arrive (``render_complete_items``), in a list of at
 most ``_PRERENDER_SOURCE`` characters (reading a longer one at every line
 would cost its size at every line)."""
-
-
-class _Lookups(dict[str, Any]):
-    """Reference definitions as a preview's render sees them, noting the
-    labels looked up in vain (markdown-it's link rules use ``get``)."""
-
-    def __init__(self, references: Mapping[str, Any], missed: set[str]) -> None:
-        super().__init__(references)
-        self._missed = missed
-
-    def get(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self._missed.add(key)
-        return super().get(key, default)
 
 
 class TailPreview:
@@ -147,7 +133,7 @@ class TailPreview:
     def _env(self, references: Mapping[str, Any]) -> dict[str, Any]:
         """The environment of a render: the references as they are now, the
         labels looked up in vain noted in ``missed``."""
-        return {"references": _Lookups(references, self.missed), "footnote_section": False}
+        return {"references": References(references, self.missed), "footnote_section": False}
 
     def _render_source(self, source: str, env: dict[str, Any]) -> str:
         boundary = new_block_start(source)
