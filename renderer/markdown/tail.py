@@ -109,11 +109,8 @@ class TailPreview:
         and about its last item when it is committed (``whole_list``), even
         if previews are rare.  Many at once are left to the next preview or
         commit, which may run off the event loop."""
-        cut = list_items(source) if len(source) <= _PRERENDER_SOURCE else None
-        if cut is None:
-            return
-        todo = [item + "\n" for item in cut[0][:-1] if item + "\n" not in self._pieces]
-        if len(todo) <= _PRERENDER_ITEMS and sum(map(len, todo)) <= _PRERENDER_CHARS:
+        todo = self._unrendered_items(source) if len(source) <= _PRERENDER_SOURCE else None
+        if todo is not None and len(todo) <= _PRERENDER_ITEMS and sum(map(len, todo)) <= _PRERENDER_CHARS:
             env = self._env(references)
             for item in todo:
                 self._cached(item, env, self._render_list)
@@ -125,10 +122,18 @@ class TailPreview:
         with a long list commits it at the end, when many answers end
         together).  The same HTML as a full render, as the preview's splices
         are; ``None`` otherwise."""
-        cut = list_items(source) if not _DEEP.search(source) else None
-        if cut is None or not all(item + "\n" in self._pieces for item in cut[0][:-1]):
-            return None  # items the preview never rendered: one full render is cheaper
+        if self._unrendered_items(source) != []:
+            return None  # not such a list, or items the preview never rendered: one full render is cheaper
         return self._render_list(source, self._env(references))
+
+    def _unrendered_items(self, source: str) -> list[str] | None:
+        """The complete items of the tight list ``source`` is that are not in
+        the cache yet (as ``_render_list`` keys them); ``None`` if ``source``
+        is not such a list, or nests too deep to be committed from pieces."""
+        cut = list_items(source) if not _DEEP.search(source) else None
+        if cut is None:
+            return None
+        return [item + "\n" for item in cut[0][:-1] if item + "\n" not in self._pieces]
 
     def _env(self, references: Mapping[str, Any]) -> dict[str, Any]:
         """The environment of a render: the references as they are now, the
