@@ -31,7 +31,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..markdown.stream import DEFAULT_INTERVAL
 from ..sanitizer.clean import DEFAULT_SANITIZER, Sanitizer
@@ -116,11 +116,7 @@ class _QuietFlush:
         engine = self._engine
         try:
             async with self.lock:
-                flushed = (
-                    self._pacer.timed(engine.flush)
-                    if engine.backlog() <= OFFLOAD_CHARS
-                    else await off_loop(engine.flush)
-                )
+                flushed = await self._generations._engine_call(engine.backlog(), engine.flush)
                 await self._generations._publish(self._stream_id, flushed)
         except asyncio.CancelledError:
             raise
@@ -240,6 +236,14 @@ class Generations:
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
 
+    async def _engine_call(self, backlog: int, call: Callable[..., _T], *args: Any, preview: bool = True) -> _T:
+        """``call(*args)``, an engine call that re-renders ``backlog``
+        characters: on the loop (a ``preview``'s CPU time measured by the
+        pacer) up to ``OFFLOAD_CHARS``, else in an engine thread."""
+        if backlog > OFFLOAD_CHARS:
+            return await off_loop(call, *args)
+        return self.pacer.timed(call, *args) if preview else call(*args)
+
     async def _publish(self, stream_id: str, events: list[tuple[str, str]]) -> None:
         for kind, data in events:
             await self._store.publish(stream_id, kind, data)
@@ -261,12 +265,7 @@ class Generations:
             async for chunk in source:
                 async with quiet.lock:  # a quiet flush publishes whole, before or after
                     backlog = engine.backlog(chunk)  # 0: the chunk is only buffered
-                    if not backlog:
-                        fed = engine.feed(chunk)
-                    elif backlog <= OFFLOAD_CHARS:
-                        fed = self.pacer.timed(engine.feed, chunk)
-                    else:
-                        fed = await off_loop(engine.feed, chunk)
+                    fed = await self._engine_call(backlog, engine.feed, chunk) if backlog else engine.feed(chunk)
                     if fed:
                         await self._publish(stream_id, fed)
                 quiet.fed()
@@ -311,11 +310,7 @@ class Generations:
         """Commit what was generated, tell ``on_end``, then end the stream:
         whoever sees ``done`` finds the answer already kept (a follow-up
         sent at once builds its history from it)."""
-        events = (
-            engine.end(reason, message)
-            if engine.backlog() <= OFFLOAD_CHARS
-            else await off_loop(engine.end, reason, message)
-        )
+        events = await self._engine_call(engine.backlog(), engine.end, reason, message, preview=False)
         ended = str(json.loads(events[-1][1])["reason"])
         if not await self._publish_last(stream_id, events[:-1]):
             return
