@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from chunking import cut, cut_at
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 from spec_examples import load_spec_examples
 
@@ -195,6 +195,7 @@ def chunked_lists(draw: st.DrawFn) -> tuple[str, tuple[str, ...]]:
     text = "\n".join(draw(nested_list()))
     if draw(st.booleans()):
         text = draw(inline_line()) + "\n\n" + text
+    text += draw(st.sampled_from(("", "", "\n", "\n\nAfter.\n", "\n\n\nAfter.")))
     positions = draw(st.lists(st.integers(0, len(text)), max_size=60))
     return text, cut_at(text, positions)
 
@@ -301,7 +302,9 @@ def committed_at_close(chunks: tuple[str, ...], interval: float) -> tuple[str, b
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunked_lists(), st.sampled_from((0.0, 0.1, 1.0)))
-def test_a_list_that_ends_the_answer_is_committed_as_a_full_render_gives_it(
+@example(("1. a\n   ```\n   ---", ("1. a\n   ```\n   ---",)), 0.0)  # a fence open at the end
+@example(("- a\n- b\n  ```\n  x\n\nAfter.\n", ("- a\n- b\n  `", "``\n  x\n\nAf", "ter.\n")), 0.0)
+def test_a_list_committed_from_its_pieces_is_what_a_full_render_gives(
     case: tuple[str, tuple[str, ...]], interval: float
 ) -> None:
     text, chunks = case

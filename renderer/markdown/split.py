@@ -60,6 +60,7 @@ _LIST_OPENING = re.compile(r"<(?:ul|ol)\b[^>]*>\n")
 _TABLE_OPENING = re.compile(r".*?<tbody>\n", re.DOTALL)
 _TABLE_CLOSING = "</tbody>\n</table>\n"
 _SENTENCE_END = re.compile(r"[.!?:;] +(?=[^-+*#>|=`~\d\s])")
+_FENCE = re.compile(r"```|~~~")
 # After a blank line, a line that starts like this may continue a list.
 _CONTINUES = re.compile(r"[ \t]|(?:[-+*]|\d{1,9}[.)])(?:[ \t]|\Z)")
 # What lets a sentence's inline markup read past its end (``self_contained``).
@@ -162,15 +163,16 @@ def list_items(source: str, *, interrupting: bool = False) -> tuple[tuple[str, .
 
 def list_head(text: str) -> tuple[str, str]:
     """``text`` cut after its first block when that may be a list that a
-    blank line and a new block end: the list (ending with one newline) and
-    the blocks after it, which then render alone.  ``("", text)`` when the
-    cut is not sure: a line after the blank that may continue a list, or
-    a definition after it (the list's links may look it up)."""
+    blank line and a new block end: the list and the blocks after it,
+    which then render alone.  ``("", text)`` when the cut is not sure: a
+    line after the blank that may continue a list, a
+    definition after it (the list's links may look it up), or a fence in
+    the list (one its last item leaves open holds the blank lines)."""
     blank = text.find("\n\n")
     if blank < 0:
-        return text.rstrip("\n") + "\n", ""
+        return text, ""
     rest = text[blank + 2 :].lstrip("\n")
-    if _CONTINUES.match(rest) or "]:" in rest:
+    if _CONTINUES.match(rest) or "]:" in rest or _FENCE.search(text, 0, blank):
         return "", text
     return text[: blank + 1], rest
 
