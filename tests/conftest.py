@@ -18,7 +18,7 @@ Markers (registered in pyproject.toml, ``--strict-markers``): ``browser``,
 ``redis``, ``nginx``, ``slow``; every module that needs one says so in its
 ``pytestmark``, and a test that asks for ``chromium``, ``redis_server`` or
 ``redis_url`` gets ``browser`` or ``redis`` here as well.  The fast loop:
-``bash scripts/test -m "not browser and not slow" -n 2`` (two processes, pytest-xdist).
+``bash scripts/test -m "not browser and not slow"`` (scripts/test runs pytest-xdist on two processes).
 """
 
 from __future__ import annotations
