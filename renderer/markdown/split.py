@@ -134,8 +134,8 @@ def list_items(source: str, *, interrupting: bool = False) -> tuple[tuple[str, .
     nothing in it is kept out by ``_NOT_NESTED``.  ``interrupting``: the
     list follows a paragraph line, so its first item must be able to
     interrupt it (not empty, and numbered 1 if ordered)."""
-    if _NOT_NESTED.search(source):
-        return None
+    if not _ITEM_START.match(source) or _NOT_NESTED.search(source):
+        return None  # (the first test is cheap: most text is no list)
     lines = source.split("\n")
     items: list[list[str]] = []
     indent, kind, column = "", "", 0

@@ -231,7 +231,7 @@ class MarkdownStream:
         if ends_block:
             ops = self._commit_final()
             return ops + self._update_tail(committed=True) if ops else ops
-        if "\n" in chunk and self._tail_preview.split is not None and self._fence is None:
+        if "\n" in chunk and self._fence is None:
             self._take_incoming()  # a pending list: its items are rendered as they complete
             self._tail_preview.render_complete_items(self._pending, self._references)
         return []
