@@ -28,6 +28,7 @@ from renderer.server.store import (
     StreamStore,
     Subscription,
 )
+from renderer.server.store.base import ID_EVENTS
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -116,6 +117,28 @@ def test_commit_is_logged_as_the_block_it_made(stores: Stores) -> None:
         events, _ = await store.read(sid)
         assert events == [Event("block", "<pre><code>x\n</code></pre>", commit.id)]
         live.close()
+
+    stores.run(test)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 100])
+def test_ops_published_in_batches_read_as_if_published_one_by_one(stores: Stores, size: int) -> None:
+    async def test() -> None:
+        store = stores.make()
+        sid = await store.create()
+        reader = await store.subscribe(sid)
+        ops = [*OPS, ("done", DONE)]
+        published: list[Event] = []
+        for start in range(0, len(ops), size):
+            published += await store.publish_many(sid, ops[start : start + size])
+        assert [(e.event, e.data) for e in published] == ops
+        assert [e.id is not None for e in published] == [kind in ID_EVENTS for kind, _ in ops]
+        live = await drain(reader)  # (a reader may skip a tail that a newer one replaced)
+        assert [(e.event, e.data, e.id) for e in live if e.id] == [(e.event, e.data, e.id) for e in published if e.id]
+        assert assemble(as_dicts(live)) == EXPECTED
+        assert assemble(as_dicts(await drain(await store.subscribe(sid)))) == EXPECTED
+        with pytest.raises(StreamEnded):
+            await store.publish_many(sid, [("block", "<p>late</p>")])
 
     stores.run(test)
 

@@ -368,10 +368,42 @@ def test_redis_that_stays_down_ends_readers_with_an_error_and_health_says_so() -
         asyncio.run(asyncio.wait_for(test(server), 20))
 
 
+async def command_calls(url: str) -> dict[str, int]:
+    """Calls of each command the Redis server has run (``INFO commandstats``)."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
+
+
+def test_a_flush_is_one_script_call_and_the_writer_reads_its_own_answer_without_asking_redis() -> None:
+    async def test(server: RedisServer) -> None:
+        store = RedisStore(server.url, lease=600)  # no lease renewal during the test
+        try:
+            await store.publish(await store.create(), "block", "<p>0</p>")  # the script is loaded
+            sid = await store.create()
+            before = await command_calls(server.url)
+            reader = await store.subscribe(sid)
+            await store.publish_many(sid, [("block", "<p>a</p>"), ("tail", "<p>b</p>"), ("append", "c")])
+            after = await command_calls(server.url)
+            assert after["evalsha"] - before["evalsha"] == 1
+            assert after.get("hgetall", 0) == before.get("hgetall", 0)
+            assert after.get("xrange", 0) == before.get("xrange", 0)
+            await store.publish(sid, "done", DONE)
+            assert assemble(as_dicts(await drain(reader))) == "<p>a</p><p>bc</p>"
+        finally:
+            await close_all([store])
+
+    with RedisServer() as server:
+        asyncio.run(asyncio.wait_for(test(server), 20))
+
+
 @pytest.mark.parametrize("method", ["create", "publish", "subscribe", "read", "is_done", "cancel"])
 def test_calls_while_redis_is_down_raise_store_unavailable_not_a_redis_error(method: str) -> None:
     async def test(server: RedisServer) -> None:
-        store = RedisStore(server.url)
+        store, other = RedisStore(server.url), RedisStore(server.url)
         try:
             sid = await store.create()
             first = await store.publish(sid, "block", "<p>1</p>")
@@ -379,7 +411,8 @@ def test_calls_while_redis_is_down_raise_store_unavailable_not_a_redis_error(met
             calls: dict[str, Callable[[], Awaitable[object]]] = {
                 "create": lambda: store.create(),
                 "publish": lambda: store.publish(sid, "block", "<p>2</p>"),
-                "subscribe": lambda: store.subscribe(sid, first.id),
+                # (the writer's own store knows the stream: it asks Redis nothing to subscribe)
+                "subscribe": lambda: other.subscribe(sid, first.id),
                 "read": lambda: store.read(sid, first.id),
                 "is_done": lambda: store.is_done(sid, first.id),
                 "cancel": lambda: store.cancel(sid),
@@ -387,9 +420,9 @@ def test_calls_while_redis_is_down_raise_store_unavailable_not_a_redis_error(met
             with pytest.raises(StoreUnavailable):
                 await calls[method]()
             assert not await store.health()
-            assert store.subscriptions == 0
+            assert store.subscriptions == 0 and other.subscriptions == 0
         finally:
-            await close_all([store])
+            await close_all([store, other])
 
     with RedisServer() as server:
         asyncio.run(asyncio.wait_for(test(server), 20))

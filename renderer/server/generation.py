@@ -245,8 +245,8 @@ class Generations:
         return self.pacer.timed(call, *args) if preview else call(*args)
 
     async def _publish(self, stream_id: str, events: list[tuple[str, str]]) -> None:
-        for kind, data in events:
-            await self._store.publish(stream_id, kind, data)
+        if events:
+            await self._store.publish_many(stream_id, events)
 
     async def _run(
         self,

@@ -38,7 +38,7 @@ above a store (handlers, generation) never sees a backend's exceptions::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from ...markdown.ops import OP_KINDS, Tail
@@ -226,6 +226,12 @@ class StreamStore(ABC):
         get it.  After ``done`` nothing more may be published
         (``StreamEnded``).  An ``append`` that does not fit the tail is the
         writer's bug: a ``ValueError`` (from ``Tail``), and nothing changes."""
+
+    async def publish_many(self, stream_id: str, events: Sequence[tuple[str, str]]) -> list[Event]:
+        """``publish`` each of ``events`` (event, data) in order, as one call:
+        a store may write them in one step (Redis: one round trip for a
+        flush's ops, all of them or none)."""
+        return [await self.publish(stream_id, event, data) for event, data in events]
 
     @abstractmethod
     async def subscribe(self, stream_id: str, after: str | None = None) -> Subscription:
