@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from renderer import MarkdownStream, assemble, render_markdown
 from renderer.markdown.ops import Document, Op
+from renderer.markdown.stream import DEFAULT_INTERVAL
 from renderer.sanitizer.clean import DEFAULT_SANITIZER, check_allowlist
 
 
@@ -351,6 +352,31 @@ def test_hostile_texts_cost_at_most_three_times_the_final_html_however_they_are_
     outweighs the text.)"""
     result = run(cycled(text, sizes))  # converges to render_markdown (checked by run)
     assert op_bytes(result.ops) <= 3 * len(result.html.encode())
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None)
+@given(
+    text=st.sampled_from([param.values[0] for param in HOSTILE_LATE_DEFINITIONS]),
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=8),
+)
+@example(text=interleaved_definitions(300), sizes=[1])
+@example(text=footnote_style(150), sizes=[2, 1])
+def test_hostile_texts_cost_at_most_three_times_the_final_html_in_chunks_of_any_size_at_the_servers_pace(
+    text: str, sizes: list[int]
+) -> None:
+    """As the server runs the engine (``DEFAULT_INTERVAL``, a chunk every
+    20 ms: a model's 50 tokens/s), chunks of one or two characters too."""
+    now = [0.0]
+    engine = MarkdownStream(interval=DEFAULT_INTERVAL, clock=lambda: now[0])
+    document, ops = Document(), []
+    for chunk in cycled(text, sizes):
+        now[0] += 0.02
+        ops += engine.feed(chunk)
+    ops += engine.close()
+    for op in ops:
+        document.apply(op)
+    assert document.html == render_markdown(text)
+    assert op_bytes(ops) <= 3 * len(document.html.encode())
 
 
 def test_deferred_replaces_still_come_while_streaming_not_only_at_close() -> None:
