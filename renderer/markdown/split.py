@@ -165,9 +165,9 @@ def list_head(text: str) -> tuple[str, str]:
     """``text`` cut after its first block when that may be a list that a
     blank line and a new block end: the list and the blocks after it,
     which then render alone.  ``("", text)`` when the cut is not sure: a
-    line after the blank that may continue a list, a
-    definition after it (the list's links may look it up), or a fence in
-    the list (one its last item leaves open holds the blank lines)."""
+    line after the blank that may continue a list, a definition after it
+    (the list's links may look it up), or a fence in the list (one its
+    last item leaves open holds the blank lines)."""
     blank = text.find("\n\n")
     if blank < 0:
         return text, ""

@@ -232,7 +232,7 @@ class MarkdownStream:
             ops = self._commit_final()
             return ops + self._update_tail(committed=True) if ops else ops
         if "\n" in chunk and self._fence is None:
-            self._take_incoming()  # a pending list: its items are rendered as they complete
+            self._take_incoming()  # a pending list's items are rendered as they complete (other text: nothing)
             self._tail_preview.render_complete_items(self._pending, self._references)
         return []
 

@@ -17,7 +17,10 @@ Layout, per stream ``S`` (keys under ``prefix``, ``renderer:`` by default):
 Writes go through Lua scripts, so a check (done? lease gone?) and the write
 it guards are one atomic step: at most one process ends a stream whose lease
 expired, and nothing is written after ``done``.  One process writes a stream
-(its generation task): ``append`` is applied to the tail here, in Python.
+(its generation task): ``append`` is applied to the tail here, in Python, and
+the ops of one flush are one script call (``publish_many``).  That process
+keeps the stream as Redis holds it (``_Written``), so its own readers start
+from it without reading it back.
 
 Per process, one reader task follows every stream with local subscriptions
 (one more per ``READER_STREAMS``, 200, streams): each round is one
@@ -975,13 +978,12 @@ class RedisStore(StreamStore):
         stream, which is right when this process cannot write to it."""
         while self._owned:
             await asyncio.sleep(self._lease_ms / 3000)
-            streams = list(self._owned.items())
+            streams = list(self._owned)
             keys: list[str] = []
-            for stream_id, written in streams:
-                keys += [self._keys(stream_id)[2], *self._limit_keys(written.client)]
+            for stream_id in streams:
+                keys += [self._keys(stream_id)[2], *self._limit_keys(self._owned[stream_id].client)]
             try:
-                ids = [stream_id for stream_id, _ in streams]
-                await self._renew_script(keys=keys, args=[self._lease_ms, self._origin, self._live_ttl_ms, *ids])
+                await self._renew_script(keys=keys, args=[self._lease_ms, self._origin, self._live_ttl_ms, *streams])
             except (*UNREACHABLE, RedisError) as error:
                 logger.warning("could not renew %d leases (%s); retrying", len(streams), error)
             except Exception:
