@@ -78,6 +78,41 @@ def test_a_reader_holds_the_timer_off_and_its_leaving_restarts_it() -> None:
     assert presence_case(steps) == ["s"]
 
 
+class RecordedRemote:
+    """A ``presence.Remote`` that notes what it is told."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def enter(self, stream_id: str) -> None:
+        self.calls.append(("enter", stream_id))
+
+    async def leave(self, stream_id: str, idle: float) -> None:
+        self.calls.append(("leave", stream_id))
+
+    async def mark(self, stream_id: str, idle: float) -> None:
+        self.calls.append(("mark", stream_id))
+
+    async def seen(self, stream_id: str) -> bool:
+        return False
+
+
+def test_only_readers_of_answers_generated_elsewhere_are_counted_remotely() -> None:
+    async def run() -> list[tuple[str, str]]:
+        remote = RecordedRemote()
+        presence = Presence(60.0, call_later=Timers(), remote=remote)
+        presence.watch("here", lambda: None)  # generated in this process: its readers are seen here
+        for stream_id in ("here", "elsewhere", "elsewhere", "here"):
+            presence.enter(stream_id)
+        for stream_id in ("elsewhere", "here", "elsewhere", "here"):
+            presence.leave(stream_id)
+        await asyncio.gather(*asyncio.all_tasks() - {asyncio.current_task()})
+        return remote.calls
+
+    calls = asyncio.run(run())
+    assert sorted(calls) == [("enter", "elsewhere")] * 2 + [("leave", "elsewhere")] * 2
+
+
 def test_an_ended_stream_is_not_stopped() -> None:
     def steps(presence: Presence, timers: Timers, stopped: list[str]) -> None:
         presence.watch("s", lambda: stopped.append("s"))

@@ -10,7 +10,9 @@ following a stream and leaves when it stops; a long-poll counts as a
 reader for as long as it waits and re-arms the timer when it returns.
 The timer of a stream runs only while it has no reader.  With several
 processes on one Redis, a reader on another process than the generating
-one is seen through ``remote`` (see ``RedisPresence``).
+one is seen through ``remote`` (see ``RedisPresence``); a reader in the
+generating process is not counted there (two Redis round trips saved per
+answer read where it is generated, the common case).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class Presence:
         self._call_later = call_later
         self._remote = remote
         self._readers: dict[str, int] = {}
+        self._counted: dict[str, int] = {}
+        """Readers here that ``remote`` counts: those of streams generated
+        elsewhere (a stream generated here sees its readers here itself)."""
         self._watched: dict[str, Callable[[], None]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -77,12 +82,16 @@ class Presence:
         """A reader starts following the stream."""
         self._readers[stream_id] = self.readers(stream_id) + 1
         self._disarm(stream_id)
-        if self._remote is not None:
+        if self._remote is not None and stream_id not in self._watched:
+            self._counted[stream_id] = self._counted.get(stream_id, 0) + 1
             self._spawn(self._remote.enter(stream_id))
 
     def leave(self, stream_id: str) -> None:
         """A reader stopped following it; the last one starts the timer."""
-        if self._remote is not None:
+        counted = self._counted.pop(stream_id, 0)
+        if self._remote is not None and counted:
+            if counted > 1:
+                self._counted[stream_id] = counted - 1
             self._spawn(self._remote.leave(stream_id, self.idle))
         count = self.readers(stream_id) - 1
         if count > 0:
