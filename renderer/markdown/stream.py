@@ -3,9 +3,10 @@
 The text not yet committed (``pending``) is examined at each flush and
 whenever a blank line completes: the blocks that no further input can change
 (see ``_commit``) are rendered and sanitized once and sent as ``block`` ops
-(a tight list from the items its preview rendered, ``TailPreview.whole_list``).  What is left is the
-tail, previewed at each flush (``_tail.TailPreview``) and sent as ``append``
-ops when it only grew (the common case), else as a whole ``tail``.
+(a tight list from the items its preview rendered,
+``TailPreview.whole_list``).  What is left is the tail, previewed at each
+flush (``_tail.TailPreview``) and sent as ``append`` ops when it only grew
+(the common case), else as a whole ``tail``.
 
 An open fenced code block at the head of the pending text is handled line by
 line: its complete lines are final, so each costs only its own escaping.
@@ -35,9 +36,9 @@ time would send itself again at every chunk, quadratic.  A whole ``tail`` is
 sent only while the whole tails sent so far, this one included, stay under
 twice the committed HTML plus this tail, plus 4 KB so that a short answer
 keeps every update (``TAIL_SHARE``, ``TAIL_ALLOWANCE``); else it waits
-until the answer has grown enough.  The whole tails then add up to about twice the final
-HTML plus 4 KB, sent at sizes that grow geometrically rather than at every
-chunk.  A preview is only a preview, so skipping one is safe: the reader
+until the answer has grown enough.  The whole tails then add up to about
+twice the final HTML plus 4 KB, sent at sizes that grow geometrically
+rather than at every chunk.  A preview is only a preview, so skipping one is safe: the reader
 keeps the previous one (of an earlier text: nothing the text did not say),
 or an empty tail if a block was committed from it meanwhile, and ``close``
 still converges.  ``append`` ops are always sent.

@@ -69,10 +69,10 @@ class TailPreview:
         """How to cut a pending list or table into items (set by the engine
         whenever it parses the complete lines)."""
         self._pieces: dict[str, str] = {}
+        """Preview HTML of complete items and sentences, each rendered once."""
         self.missed: set[str] = set()
         """Reference labels looked up in vain by the renders since the pieces
         were last forgotten (a superset of what any cached piece missed)."""
-        """Preview HTML of complete items and sentences, each rendered once."""
         self._source: str | None = None
         """What the current tail was rendered from."""
         self._raw = ""
@@ -195,10 +195,10 @@ class TailPreview:
         return self._render(item, env) if html is None else html
 
     def _render_line_item(self, item: str, env: dict[str, Any]) -> str:
-        html = self._render_item_line(item, env)
+        html = self._spliced_line_item(item, env)
         return self._render(item, env) if html is None else html
 
-    def _render_item_line(self, item: str, env: dict[str, Any]) -> str | None:
+    def _spliced_line_item(self, item: str, env: dict[str, Any]) -> str | None:
         """A list item of one line cut into sentences: its marker and first
         sentence rendered as a one-item list (from the cache), the other
         sentences as a paragraph's, spliced into its ``<li>`` (``None`` if
